@@ -1,0 +1,336 @@
+"""One frozen, typed config tree mirroring ``params.yaml``.
+
+``load_config(path, overrides)`` reads the YAML safely, applies ``KEY=VALUE`` overrides (values are
+YAML scalars), and validates everything before any work starts: unknown keys, wrong types and
+impossible values raise :class:`ConfigError` naming the dotted key, the bad value and what is
+allowed. ``dvc exp run -S key=value`` edits ``params.yaml`` itself, so it goes through the same path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from g3an.errors import UserError
+
+DATASETS = ("synthetic", "weizmann", "mug", "uva_nemo")
+SYNTHETIC_ACTIONS = ("up", "down", "left", "right", "circle_cw", "circle_ccw", "wave", "jack")
+
+
+class ConfigError(UserError):
+    """A params problem, e.g. ``params.yaml: model.width = -1: must be > 0``."""
+
+
+class _Invalid(Exception):
+    """Raised inside ``__post_init__`` with a key relative to its section; the loader prefixes it."""
+
+    def __init__(self, key: str, value: Any, allowed: str, unknown_key_in: list[str] | None = None):
+        super().__init__(key, value, allowed)
+        self.key, self.value, self.allowed, self.known = key, value, allowed, unknown_key_in
+
+    def message(self, source: str) -> str:
+        if self.known is not None:
+            return f"{source}: unknown key {self.key}; known keys here: {', '.join(self.known)}"
+        return f"{source}: {self.key} = {self.value!r} is invalid: expected {self.allowed}"
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise _Invalid(key, value, allowed)
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    seed: int = 0
+    dataset: Literal["synthetic", "weizmann", "mug", "uva_nemo"] = "synthetic"
+    data_dir: str = "data"
+    runs_dir: str = "runs"
+
+    def __post_init__(self):
+        _require(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        _require(bool(self.data_dir), "data_dir", self.data_dir, "a non-empty path")
+        _require(bool(self.runs_dir), "runs_dir", self.runs_dir, "a non-empty path")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """The procedural data set: ``subjects`` appearances, each performing every action."""
+
+    subjects: int = 40
+    frames: int = 48
+    actions: tuple[str, ...] = SYNTHETIC_ACTIONS
+
+    def __post_init__(self):
+        _require(self.subjects >= 2, "subjects", self.subjects, "an integer >= 2 (a test split needs a subject)")
+        _require(self.frames >= 8, "frames", self.frames, "an integer >= 8")
+        bad = [a for a in self.actions if a not in SYNTHETIC_ACTIONS]
+        _require(not bad and len(self.actions) >= 2, "actions", list(self.actions),
+                 f"two or more of {list(SYNTHETIC_ACTIONS)}")
+        _require(len(set(self.actions)) == len(self.actions), "actions", list(self.actions), "no repeats")
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    weizmann_url: str = "https://www.wisdom.weizmann.ac.il/~vision/VideoAnalysis/Demos/SpaceTimeActions/DB"
+    source: str = ""  # local archive or folder for the licensed sets (mug, uva_nemo)
+    retries: int = 3
+    timeout_s: float = 60.0
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+    def __post_init__(self):
+        _require(self.retries >= 0, "retries", self.retries, "an integer >= 0")
+        _require(self.timeout_s > 0, "timeout_s", self.timeout_s, "a number > 0")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    size: int = 64
+    workers: int = 2
+    shard_size: int = 16  # videos per shard
+    test_fraction: float = 0.2
+    test_subjects: tuple[str, ...] = ()  # explicit test subjects; overrides test_fraction
+    decoder: Literal["auto", "opencv", "decord"] = "auto"
+    face_detector: str = "haar"  # "haar", "center", or "package.module:callable"
+    face_margin: float = 0.1
+    max_frames: int = 0  # 0 keeps every frame
+    include_neutral: bool = False  # MUG's neutral expression
+
+    def __post_init__(self):
+        _require(self.size >= 16 and self.size % 8 == 0, "size", self.size, "a multiple of 8, >= 16")
+        _require(self.workers >= 0, "workers", self.workers, "an integer >= 0 (0 = in-process)")
+        _require(self.shard_size >= 1, "shard_size", self.shard_size, "an integer >= 1")
+        _require(0.0 <= self.test_fraction < 1.0, "test_fraction", self.test_fraction, "a number in [0, 1)")
+        _require(self.face_margin >= 0, "face_margin", self.face_margin, "a number >= 0")
+        _require(self.max_frames >= 0, "max_frames", self.max_frames, "an integer >= 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    preset: Literal["paper", "reference"] = "paper"
+    width: float = 0.125  # channel multiplier; 1.0 is the paper's Table 1
+    size: Literal[32, 64, 128] = 64  # output frame size
+    video_mode: Literal["1p2d", "2p1d", "3d"] = "1p2d"
+    attention: Literal["fused", "literal", "none"] = "fused"
+    attention_after: int = 3  # F-SA follows this G³ module (the paper: 3)
+    g_spectral_norm: bool = True
+    cond_appearance: bool = False  # also feed the class label to the appearance stream
+    d_video_mode: Literal["3d", "2p1d"] = "3d"
+
+    def __post_init__(self):
+        _require(0 < self.width <= 4, "width", self.width, "a number in (0, 4]")
+        _require(0 <= self.attention_after <= 4, "attention_after", self.attention_after, "0..4")
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    clip_length: int = 16
+    frame_steps: tuple[int, ...] = (2, 3)
+    batch_size: int = 16
+    workers: int = 2
+    shuffle_buffer: int = 64
+    shard_mode: Literal["split", "resampled"] = "split"
+
+    def __post_init__(self):
+        _require(self.clip_length >= 2, "clip_length", self.clip_length, "an integer >= 2")
+        _require(len(self.frame_steps) >= 1 and all(s >= 1 for s in self.frame_steps),
+                 "frame_steps", list(self.frame_steps), "a non-empty list of integers >= 1")
+        _require(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
+        _require(self.workers >= 0, "workers", self.workers, "an integer >= 0")
+        _require(self.shuffle_buffer >= 1, "shuffle_buffer", self.shuffle_buffer, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 600
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    loss: Literal["bce", "hinge"] = "bce"
+    ema_beta: float = 0.999  # 0 disables the EMA generator
+    conditional: Literal["auto", "yes", "no"] = "auto"
+    ckpt_every: int = 100
+    keep_last: int = 3
+    log_every: int = 10
+    sample_every: int = 100
+    resume: Literal["auto", "never"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+
+    def __post_init__(self):
+        for key in ("steps", "ckpt_every", "keep_last", "log_every", "sample_every"):
+            _require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
+        _require(self.lr_g > 0, "lr_g", self.lr_g, "a number > 0")
+        _require(self.lr_d > 0, "lr_d", self.lr_d, "a number > 0")
+        _require(all(0 <= b < 1 for b in self.betas), "betas", list(self.betas), "two numbers in [0, 1)")
+        _require(0 <= self.ema_beta < 1, "ema_beta", self.ema_beta, "a number in [0, 1)")
+
+
+@dataclass(frozen=True)
+class Config:
+    base: BaseConfig = field(default_factory=BaseConfig)
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+    def train_hash(self) -> str:
+        """Hash of the params that shape a training run (not its length or logging cadence).
+
+        A checkpoint whose hash differs was made by a different experiment: resuming it would
+        silently mix two runs, so training starts fresh instead.
+        """
+        d = self.to_dict()
+        shaping = {
+            "base": {"seed": d["base"]["seed"], "dataset": d["base"]["dataset"]},
+            "preprocess": {"size": d["preprocess"]["size"]},
+            "model": d["model"],
+            "loader": d["loader"],
+            "train": {k: v for k, v in d["train"].items()
+                      if k not in ("steps", "ckpt_every", "keep_last", "log_every", "sample_every",
+                                   "resume", "device", "compile")},
+        }
+        blob = json.dumps(shaping, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# typed conversion from plain YAML data
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0])}"
+        return f"a list of {len(args)} values"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _Invalid(key, value, "a mapping of keys " + ", ".join(f.name for f in dataclasses.fields(tp)))
+        return _build(tp, value, key)
+    if origin is Literal:
+        if value not in typing.get_args(tp) or isinstance(value, bool) != any(
+                isinstance(a, bool) for a in typing.get_args(tp)):
+            raise _Invalid(key, value, _describe(tp))
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise _Invalid(key, value, _describe(tp))
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise _Invalid(key, value, _describe(tp))
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin in (typing.Union, types.UnionType):
+        for a in typing.get_args(tp):
+            try:
+                return _convert(value, a, key)
+            except _Invalid:
+                continue
+        raise _Invalid(key, value, " or ".join(_describe(a) for a in typing.get_args(tp)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _Invalid(key, value, "true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(key, value, "an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Invalid(key, value, "a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _Invalid(key, value, "a string")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in this module, not user input
+
+
+def _build(cls: type, data: dict, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in data.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if k not in names:
+            raise _Invalid(key, v, "", unknown_key_in=names)
+        kwargs[k] = _convert(v, hints[k], key)
+    try:
+        return cls(**kwargs)
+    except _Invalid as e:
+        raise _Invalid(f"{prefix}.{e.key}" if prefix else e.key, e.value, e.allowed, e.known) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``model.width=0.25`` → (["model", "width"], 0.25); the value is read as a YAML scalar."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set model.width=0.25")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected a dotted key such as train.steps")
+    return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def config_from_dict(data: dict | None, overrides: typing.Sequence[str] = (), source: str = "params") -> Config:
+    data = json.loads(json.dumps(data or {}))  # deep copy of plain data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: --set {text}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    try:
+        return _build(Config, data, "")
+    except _Invalid as e:
+        raise ConfigError(e.message(source)) from None
+
+
+def load_config(path: str | Path = "params.yaml", overrides: typing.Sequence[str] = ()) -> Config:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: params file not found; run from the project root or pass --params FILE")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    return config_from_dict(data, overrides, source=str(path))
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,83 @@
+"""Factorised spatio-temporal self-attention (F-SA): T-SA then S-SA, appendix eqs. (1)–(4).
+
+For a sequence x_1..x_L (the T frames at one spatial position for T-SA, the N = H·W positions of
+one frame for S-SA):
+
+    t_ij = f(x_i)ᵀ g(x_j),    a_ji = softmax_i(t_ij),    y_j = γ Σ_i a_ji h(x_i) + x_j
+
+f, g: 1×1×1 convs to C/8 channels; h: 1×1×1 conv keeping C; γ a scalar initialised at 0. There is
+no 1/√d scaling. In attention terms the query of position j is g(x_j), the keys are f(x_i).
+
+Two implementations, selected by ``impl``:
+- ``"fused"``: ``F.scaled_dot_product_attention``. On CPU it uses its slow math kernel when
+  q/k's width differs from v's, so q and k are zero-padded to v's width; that leaves every dot
+  product unchanged and enables the fused (flash) kernel, which never materialises L×L.
+- ``"literal"``: softmax(QKᵀ)V as written.
+Unlike the public reference code (whose reshape after attention mixes T, C and space), the output
+is put back exactly where it came from; tests compare both with a per-position loop.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+Impl = Literal["fused", "literal"]
+Axis = Literal["time", "space"]
+
+_TO_SEQ = {"time": "b c t h w -> (b h w) t c", "space": "b c t h w -> (b t) (h w) c"}
+_FROM_SEQ = {"time": "(b h w) t c -> b c t h w", "space": "(b t) (h w) c -> b c t h w"}
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: Impl) -> torch.Tensor:
+    """Unscaled dot-product attention. q, k: (N, L, d); v: (N, L, C) → (N, L, C)."""
+    if impl == "literal":
+        weights = torch.softmax(q @ k.transpose(1, 2), dim=-1)  # (N, L_query, L_key)
+        return weights @ v
+    if impl == "fused":
+        pad = v.shape[-1] - q.shape[-1]
+        if pad > 0:  # zero columns add nothing to q·k but let SDPA pick its fused kernel
+            q, k = F.pad(q, (0, pad)), F.pad(k, (0, pad))
+        return F.scaled_dot_product_attention(q, k, v, scale=1.0)
+    raise ValueError(f"unknown attention impl {impl!r}; expected 'fused' or 'literal'")
+
+
+class AxisSelfAttention(nn.Module):
+    """Self-attention along one axis of a (B, C, T, H, W) map: T-SA (``"time"``) or S-SA (``"space"``)."""
+
+    def __init__(self, channels: int, axis: Axis, impl: Impl = "fused"):
+        super().__init__()
+        if axis not in _TO_SEQ:
+            raise ValueError(f"unknown axis {axis!r}; expected 'time' or 'space'")
+        inner = max(1, channels // 8)
+        self.axis, self.impl = axis, impl
+        self.f = nn.Conv3d(channels, inner, 1)  # keys
+        self.g = nn.Conv3d(channels, inner, 1)  # queries
+        self.h = nn.Conv3d(channels, channels, 1)  # values
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, t, h, w = x.shape  # (B, C, T, H, W)
+        to_seq, from_seq = _TO_SEQ[self.axis], _FROM_SEQ[self.axis]
+        q = rearrange(self.g(x), to_seq)  # (B·H·W, T, C/8) for time, (B·T, H·W, C/8) for space
+        k = rearrange(self.f(x), to_seq)
+        v = rearrange(self.h(x), to_seq)  # (…, C)
+        out = attend(q, k, v, self.impl)
+        out = rearrange(out, from_seq, b=b, t=t, h=h, w=w)  # (B, C, T, H, W)
+        return self.gamma * out + x
+
+
+class FactorisedSelfAttention(nn.Module):
+    """F-SA: T-SA, then S-SA on T-SA's output."""
+
+    def __init__(self, channels: int, impl: Impl = "fused"):
+        super().__init__()
+        self.temporal = AxisSelfAttention(channels, "time", impl)
+        self.spatial = AxisSelfAttention(channels, "space", impl)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) → same
+        return self.spatial(self.temporal(x))

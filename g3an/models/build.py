@@ -1,0 +1,24 @@
+"""Build G, D_V and D_I from the typed config (the only place models meet ``ModelConfig``)."""
+
+from __future__ import annotations
+
+from g3an.config import LoaderConfig, ModelConfig
+from g3an.models.discriminators import ImageDiscriminator, VideoDiscriminator
+from g3an.models.generator import G3Spec, Generator
+
+
+def generator_spec(model: ModelConfig, n_classes: int = 0) -> G3Spec:
+    return G3Spec(preset=model.preset, width=model.width, size=model.size, video_mode=model.video_mode,
+                  attention=model.attention, attention_after=model.attention_after,
+                  spectral_norm=model.g_spectral_norm, n_classes=n_classes,
+                  cond_appearance=model.cond_appearance)
+
+
+def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0):
+    """(G, D_V, D_I, T_z) for clips of ``loader.clip_length`` frames at ``model.size`` pixels."""
+    spec = generator_spec(model, n_classes)
+    tz = spec.latent_length(loader.clip_length)
+    g = Generator(spec)
+    d_v = VideoDiscriminator(loader.clip_length, model.size, model.width, model.d_video_mode, n_classes)
+    d_i = ImageDiscriminator(model.size, model.width, n_classes)
+    return g, d_v, d_i, tz

@@ -1,0 +1,68 @@
+"""Conv helpers shared by G and D: DCGAN initialisation, then optional spectral norm.
+
+The reference code's N(0, 0.02) init is written for Conv3d/BatchNorm3d only, so its generator's
+ConvTranspose3d layers keep PyTorch's default. We initialise *every* conv, transposed conv and
+linear layer with N(0, 0.02) (biases 0) and every BatchNorm with weight N(1, 0.02), bias 0 —
+deliberately, in one place — before spectral norm wraps the weight.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+Triple = tuple[int, int, int]
+
+
+def dcgan_init_(module: nn.Module) -> nn.Module:
+    if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose3d, nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm3d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+    return module
+
+
+def _wrap(module: nn.Module, sn: bool) -> nn.Module:
+    dcgan_init_(module)
+    return spectral_norm(module) if sn else module
+
+
+def conv3d(cin: int, cout: int, kernel: Triple, stride: Triple = (1, 1, 1), padding: Triple = (0, 0, 0),
+           sn: bool = True, bias: bool = True) -> nn.Module:
+    return _wrap(nn.Conv3d(cin, cout, kernel, stride, padding, bias=bias), sn)
+
+
+def conv2d(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, sn: bool = True) -> nn.Module:
+    return _wrap(nn.Conv2d(cin, cout, kernel, stride, padding), sn)
+
+
+def linear(cin: int, cout: int, sn: bool = True) -> nn.Module:
+    return _wrap(nn.Linear(cin, cout), sn)
+
+
+def embedding(n: int, dim: int, sn: bool = True) -> nn.Module:
+    return _wrap(nn.Embedding(n, dim), sn)
+
+
+def up_block(cin: int, cout: int, kernel: Triple, stride: Triple, padding: Triple, sn: bool) -> nn.Sequential:
+    """ConvTranspose3d → BatchNorm3d → ReLU, the generator's only building block.
+
+    ConvTranspose1d/2d of the paper are ConvTranspose3d with spatial 1×1 or temporal 1 kernels.
+    """
+    conv = _wrap(nn.ConvTranspose3d(cin, cout, kernel, stride, padding, bias=False), sn)
+    return nn.Sequential(conv, dcgan_init_(nn.BatchNorm3d(cout)), nn.ReLU(inplace=True))
+
+
+def channels(base: int, width: float) -> int:
+    """Scale a paper channel count by the width multiplier (at least 1)."""
+    return max(1, int(round(base * width)))
+
+
+def assert_shape(x: torch.Tensor, shape: tuple) -> None:
+    """Check ``x.shape`` against ``shape``; ``None`` entries match anything."""
+    assert x.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape)), \
+        f"expected shape {shape}, got {tuple(x.shape)}"

@@ -1,0 +1,41 @@
+"""What every stage shares: loading params with overrides, logging, atomic JSON writes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from g3an.config import Config, load_config
+
+console = Console(stderr=True)
+
+
+def setup(params: str, overrides: Sequence[str]) -> Config:
+    """Load and validate params before any work starts; set up logging."""
+    cfg = load_config(params, overrides)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="[%X]",
+                            handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)])
+    return cfg
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON to a temp file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

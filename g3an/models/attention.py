@@ -11,7 +11,9 @@ no 1/√d scaling. In attention terms the query of position j is g(x_j), the key
 Two implementations, selected by ``impl``:
 - ``"fused"``: ``F.scaled_dot_product_attention``. On CPU it uses its slow math kernel when
   q/k's width differs from v's, so q and k are zero-padded to v's width; that leaves every dot
-  product unchanged and enables the fused (flash) kernel, which never materialises L×L.
+  product unchanged and enables the fused (flash) kernel, which never materialises L×L. The fused
+  kernels also need 4-D (batch, heads, L, E) inputs — with 3-D ones SDPA silently takes the math
+  path — so a single head axis is added.
 - ``"literal"``: softmax(QKᵀ)V as written.
 Unlike the public reference code (whose reshape after attention mixes T, C and space), the output
 is put back exactly where it came from; tests compare both with a per-position loop.
@@ -42,7 +44,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: Impl) -> tor
         pad = v.shape[-1] - q.shape[-1]
         if pad > 0:  # zero columns add nothing to q·k but let SDPA pick its fused kernel
             q, k = F.pad(q, (0, pad)), F.pad(k, (0, pad))
-        return F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        out = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None], scale=1.0)  # (N, 1, L, C)
+        return out[:, 0]
     raise ValueError(f"unknown attention impl {impl!r}; expected 'fused' or 'literal'")
 
 

@@ -1,0 +1,109 @@
+"""Model benchmark: G forward per clip, one full GAN step (D_V + D_I + G, fwd + bwd + Adam),
+peak memory, FLOPs per step and achieved GFLOP/s next to a large float32 matmul — for the paper
+preset and the CPU demo width, fused and literal attention; prints the fused/literal ratios.
+
+    python benchmarks/bench_model.py                # all configurations (each in a subprocess)
+    python benchmarks/bench_model.py --batch 8      # smaller batch
+Each configuration runs in its own process so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def run_one(preset: str, width: float, attention: str, batch: int, steps: int) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from g3an.config import LoaderConfig, ModelConfig
+    from g3an.models.build import build_models
+    from g3an.sampling import sample_latents
+    from g3an.train.step import Nets, gan_step, make_optimizers
+
+    torch.manual_seed(0)
+    base_rss = _rss_mb()
+    g, d_v, d_i, tz = build_models(ModelConfig(preset=preset, width=width, attention=attention), LoaderConfig())
+    opt_g, opt_d = make_optimizers(g, d_v, d_i)
+    nets = Nets(g, d_v, d_i, opt_g, opt_d, tz)
+    gen = torch.Generator().manual_seed(0)
+    real = torch.rand(batch, 3, 16, 64, 64) * 2 - 1
+
+    with torch.no_grad():  # G forward per clip
+        za, zm, _ = sample_latents(batch, tz, 0, gen)
+        g(za, zm)
+        t = time.perf_counter()
+        g(za, zm)
+        g_fwd = (time.perf_counter() - t) / batch
+
+    gan_step(nets, real, None, gen)  # warm-up
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        gan_step(nets, real, None, gen)
+        times.append(time.perf_counter() - t)
+    step_s = statistics.median(times)
+    with FlopCounterMode(display=False) as fc:
+        gan_step(nets, real, None, gen)
+    flops = fc.get_total_flops()
+    return dict(preset=preset, width=width, attention=attention, batch=batch, g_forward_ms_per_clip=g_fwd * 1e3,
+                step_s=step_s, clips_per_s=batch / step_s, step_gflop=flops / 1e9,
+                achieved_gflops=flops / step_s / 1e9, peak_rss_mb=_rss_mb(), model_peak_mb=_rss_mb() - base_rss,
+                matmul_gflops=matmul_gflops())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=3, help="timed steps at the demo width (paper: 1)")
+    ap.add_argument("--one", nargs=3, metavar=("PRESET", "WIDTH", "ATTENTION"), help=argparse.SUPPRESS)
+    ap.add_argument("--skip-paper", action="store_true", help="only the demo width")
+    args = ap.parse_args()
+    if args.one:
+        preset, width, attention = args.one
+        print(json.dumps(run_one(preset, float(width), attention, args.batch, args.steps)))
+        return
+    configs = [("paper", 0.125, "fused"), ("paper", 0.125, "literal"), ("paper", 0.125, "none")]
+    if not args.skip_paper:
+        configs += [("paper", 1.0, "fused")]
+    rows = []
+    for preset, width, attention in configs:
+        steps = args.steps if width < 1 else 1
+        out = subprocess.run([sys.executable, __file__, "--one", preset, str(width), attention,
+                              "--batch", str(args.batch), "--steps", str(steps)],
+                             check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{r['preset']:>6} width={r['width']:<6} attn={r['attention']:<8} batch={r['batch']:>3}  "
+              f"G fwd {r['g_forward_ms_per_clip']:7.1f} ms/clip  step {r['step_s']:7.2f} s "
+              f"({r['clips_per_s']:6.2f} clips/s)  {r['step_gflop']:8.1f} GFLOP/step  "
+              f"{r['achieved_gflops']:6.1f} GFLOP/s (matmul {r['matmul_gflops']:.0f})  "
+              f"peak RSS {r['peak_rss_mb']:7.0f} MB (model {r['model_peak_mb']:6.0f} MB)", flush=True)
+    fused, literal = rows[0], rows[1]
+    print(f"demo width fused/literal: speed x{literal['step_s'] / fused['step_s']:.2f} (target >= 2), "
+          f"peak memory x{fused['model_peak_mb'] / literal['model_peak_mb']:.2f} of literal (target <= 0.5)")
+
+
+if __name__ == "__main__":
+    main()

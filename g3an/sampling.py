@@ -1,0 +1,26 @@
+"""Latents and random choices of a training step, all drawn from one explicit ``torch.Generator``
+so a run is reproducible and resumable (its state goes into the checkpoint)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from g3an.models.generator import Z_APPEARANCE, Z_MOTION
+
+
+def sample_latents(batch: int, latent_length: int, n_classes: int, gen: torch.Generator,
+                   device: torch.device | str = "cpu"):
+    """z_a (B, 128), z_m (B, 10, T_z) ~ N(0, I), and uniform labels (B,) or None."""
+    z_a = torch.randn(batch, Z_APPEARANCE, generator=gen).to(device)
+    z_m = torch.randn(batch, Z_MOTION, latent_length, generator=gen).to(device)
+    labels: Optional[torch.Tensor] = None
+    if n_classes:
+        labels = torch.randint(n_classes, (batch,), generator=gen).to(device)
+    return z_a, z_m, labels
+
+
+def pick_frames(video: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """One frame per clip: video (B, 3, T, H, W), index (B,) → (B, 3, H, W)."""
+    return video[torch.arange(video.shape[0], device=video.device), :, index.to(video.device)]

@@ -1,0 +1,1 @@
+"""Training: ``step.py`` (one GAN iteration), ``checkpoint.py``, ``distributed.py``, ``loop.py`` (fit)."""

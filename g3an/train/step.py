@@ -1,0 +1,86 @@
+"""One G³AN iteration: D_V + D_I step, then a G step that reuses the same fake batch
+(as the reference code). Shared by the training loop and the benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from g3an.losses import d_loss, g_loss
+from g3an.sampling import pick_frames, sample_latents
+
+
+def unwrap(m: nn.Module) -> nn.Module:
+    """The bare module under a DDP / torch.compile wrapper."""
+    m = getattr(m, "module", m)
+    return getattr(m, "_orig_mod", m)
+
+
+@dataclass
+class Nets:
+    g: nn.Module
+    d_v: nn.Module
+    d_i: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer  # over D_V and D_I
+    latent_length: int
+    n_classes: int = 0
+    loss: str = "bce"
+
+
+def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(list(d_v.parameters()) + list(d_i.parameters()), lr=lr_d, betas=betas)
+    return opt_g, opt_d
+
+
+def _requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen: torch.Generator,
+             autocast=contextlib.nullcontext) -> dict[str, torch.Tensor]:
+    """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None. Returns detached losses and logits."""
+    b, t = real.shape[0], real.shape[2]
+    z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device)
+    if not nets.n_classes:
+        labels = None
+    idx_real = torch.randint(t, (b,), generator=gen)  # D_I sees one random frame per clip
+    idx_fake = torch.randint(t, (b,), generator=gen)
+
+    with autocast():
+        fake = nets.g(z_a, z_m, fake_labels)  # (B, 3, T, H, W)
+
+    # --- D step: real and fake in one batch per discriminator (one forward, one backward: DDP-friendly)
+    d_v, d_i = unwrap(nets.d_v), unwrap(nets.d_i)
+    _requires_grad(d_v, True), _requires_grad(d_i, True)
+    both_labels = None if labels is None else torch.cat([labels, fake_labels])
+    fake_d = fake.detach()
+    with autocast():
+        lv = nets.d_v(torch.cat([real, fake_d]), both_labels).float()
+        li = nets.d_i(torch.cat([pick_frames(real, idx_real), pick_frames(fake_d, idx_fake)]), both_labels).float()
+        real_v, fake_v = lv.chunk(2)
+        real_i, fake_i = li.chunk(2)
+        loss_dv, loss_di = d_loss(real_v, fake_v, nets.loss), d_loss(real_i, fake_i, nets.loss)
+    nets.opt_d.zero_grad(set_to_none=True)
+    (loss_dv + loss_di).backward()
+    nets.opt_d.step()
+
+    # --- G step: the same fake batch through the updated (frozen) Ds, bypassing their DDP wrappers
+    _requires_grad(d_v, False), _requires_grad(d_i, False)
+    with autocast():
+        loss_gv = g_loss(d_v(fake, fake_labels).float(), nets.loss)
+        loss_gi = g_loss(d_i(pick_frames(fake, idx_fake), fake_labels).float(), nets.loss)
+    nets.opt_g.zero_grad(set_to_none=True)
+    (loss_gv + loss_gi).backward()
+    nets.opt_g.step()
+    _requires_grad(d_v, True), _requires_grad(d_i, True)
+
+    return {k: v.detach() for k, v in dict(
+        loss_d_video=loss_dv, loss_d_image=loss_di, loss_g_video=loss_gv, loss_g_image=loss_gi,
+        d_real=torch.sigmoid(real_v).mean(), d_fake=torch.sigmoid(fake_v).mean()).items()}

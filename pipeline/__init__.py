@@ -1,0 +1,1 @@
+"""Data plumbing, no model code: raw videos → WebDataset shards → training clips."""

@@ -1,0 +1,70 @@
+import pytest
+
+from g3an.config import Config, ConfigError, config_from_dict, load_config
+
+
+def test_defaults_validate_and_round_trip():
+    cfg = config_from_dict({})
+    assert cfg == Config()
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({"model": {"widht": 1}}, "unknown key model.widht"),
+    ({"nope": {}}, "unknown key nope"),
+    ({"model": {"width": "big"}}, "model.width = 'big' is invalid: expected a number"),
+    ({"model": {"width": -1}}, "model.width = -1.0 is invalid"),
+    ({"model": {"video_mode": "4d"}}, "expected one of '1p2d', '2p1d', '3d'"),
+    ({"base": {"dataset": "imagenet"}}, "base.dataset = 'imagenet'"),
+    ({"preprocess": {"size": -8}}, "preprocess.size = -8"),
+    ({"train": {"steps": 1.5}}, "train.steps = 1.5 is invalid: expected an integer"),
+    ({"train": {"steps": True}}, "expected an integer"),
+    ({"train": {"compile": 1}}, "expected true or false"),
+    ({"loader": {"frame_steps": [2, 0]}}, "loader.frame_steps"),
+    ({"train": {"betas": [0.5]}}, "train.betas = [0.5] is invalid: expected a list of 2 values"),
+    ({"download": {"synthetic": {"actions": ["up", "fly"]}}}, "download.synthetic.actions"),
+    ({"model": 3}, "model = 3 is invalid: expected a mapping"),
+])
+def test_bad_values_name_the_dotted_key(data, fragment):
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(data, source="params.yaml")
+    assert fragment in str(e.value)
+    assert str(e.value).startswith("params.yaml: ")
+    assert "\n" not in str(e.value)
+
+
+def test_overrides_are_typed_like_the_file(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("model:\n  width: 0.5\n")
+    cfg = load_config(p, ["model.width=0.25", "train.steps=7", "loader.frame_steps=[1, 2]", "model.preset=reference"])
+    assert (cfg.model.width, cfg.train.steps, cfg.loader.frame_steps, cfg.model.preset) == (0.25, 7, (1, 2), "reference")
+    with pytest.raises(ConfigError, match="train.steps = 'many'"):
+        load_config(p, ["train.steps=many"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(p, ["train.steps"])
+    with pytest.raises(ConfigError, match="unknown key train.stpes"):
+        load_config(p, ["train.stpes=3"])
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="params file not found"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    p = tmp_path / "evil.yaml"
+    p.write_text("base: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+
+
+def test_train_hash_ignores_run_length_but_not_shape():
+    a = config_from_dict({})
+    assert a.train_hash() == config_from_dict({"train": {"steps": 5, "log_every": 3}}).train_hash()
+    assert a.train_hash() != config_from_dict({"train": {"lr_g": 1e-3}}).train_hash()
+    assert a.train_hash() != config_from_dict({"model": {"width": 0.25}}).train_hash()
+    assert a.train_hash() != config_from_dict({"base": {"seed": 1}}).train_hash()

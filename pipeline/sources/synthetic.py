@@ -27,7 +27,7 @@ WIDTH, HEIGHT, FPS = 180, 144, 25.0
 SHAPES = ("circle", "square", "triangle", "diamond")
 COLOURS = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 90, 240),
            "yellow": (235, 215, 40), "magenta": (220, 50, 220), "cyan": (40, 215, 225)}  # RGB
-SIZES = {"small": 11, "large": 17}  # radius in pixels at 180×144
+SIZES = {"small": 13, "large": 19}  # radius in pixels at 180×144
 BACKGROUNDS = {"dark": (25, 25, 30), "light": (150, 150, 140)}
 FACTORS = {"shape": SHAPES, "colour": tuple(COLOURS), "size": tuple(SIZES), "background": tuple(BACKGROUNDS)}
 CENTRE = (WIDTH / 2, HEIGHT / 2)

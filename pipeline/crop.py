@@ -1,0 +1,101 @@
+"""Frame geometry: the paper's resize + centre crop, and one stable face box per video.
+
+Faces (MUG, UvA-NEMO): detect on the first frames, take the median box, enlarge it by
+``margin`` (10% by default), make it square, clamp it to the frame, and use that one box for every
+frame — a per-frame box would make the crop jitter. The default detector is OpenCV's bundled
+frontal-face Haar cascade (offline; opencv-python 4.x ships it, 5.x does not). Select another with
+``preprocess.face_detector``: ``"center"`` (no detection: the central square), or
+``"package.module:factory"`` where ``factory()`` returns a callable mapping an RGB frame to a list
+of (x, y, w, h) boxes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from g3an.errors import UserError
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+Detector = Callable[[np.ndarray], Sequence[Sequence[int]]]
+WEIZMANN_ASPECT = 85 / 64  # the paper scales Weizmann frames to 85×64 (W×H) before the crop
+
+
+def resize_center_crop(frame: np.ndarray, size: int, aspect: float = WEIZMANN_ASPECT) -> np.ndarray:
+    """Scale to (round(size·aspect), size) (W×H), then take the central size×size square."""
+    w = int(round(size * aspect))
+    small = cv2.resize(frame, (w, size), interpolation=cv2.INTER_AREA)
+    x0 = (w - size) // 2
+    return np.ascontiguousarray(small[:, x0:x0 + size])
+
+
+class HaarFaceDetector:
+    """OpenCV's frontal-face Haar cascade on a downscaled grey frame."""
+
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", max_side: int = 640):
+        data = getattr(cv2, "data", None)
+        if data is None:
+            raise UserError("this OpenCV has no bundled Haar cascades (opencv 5.x); install opencv-python-headless<5 "
+                            "or set preprocess.face_detector")
+        self.cascade = cv2.CascadeClassifier(data.haarcascades + cascade)
+        if self.cascade.empty():
+            raise UserError(f"cannot load the Haar cascade {cascade}; reinstall opencv-python-headless<5")
+        self.max_side = max_side
+
+    def __call__(self, frame: np.ndarray) -> list[tuple[int, int, int, int]]:
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        if scale < 1:
+            grey = cv2.resize(grey, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+        grey = cv2.equalizeHist(grey)
+        side = min(grey.shape)
+        found = self.cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side // 8, side // 8))
+        return [tuple(int(round(v / scale)) for v in box) for box in found]
+
+
+def load_detector(name: str) -> Optional[Detector]:
+    """``"haar"`` → the cascade; ``"center"`` → None (central square); ``"pkg.mod:factory"`` → factory()."""
+    if name == "haar":
+        return HaarFaceDetector()
+    if name == "center":
+        return None
+    if ":" in name:
+        module, attr = name.split(":", 1)
+        try:
+            return getattr(importlib.import_module(module), attr)()
+        except (ImportError, AttributeError) as e:
+            raise UserError(f"preprocess.face_detector = {name!r}: cannot load it ({e}); "
+                            "expected 'haar', 'center' or 'package.module:factory'") from None
+    raise UserError(f"preprocess.face_detector = {name!r}: expected 'haar', 'center' or 'package.module:factory'")
+
+
+def square_box(cx: float, cy: float, side: float, width: int, height: int) -> Box:
+    """A square of ``side`` centred at (cx, cy), shrunk to fit and shifted inside the frame."""
+    side = int(round(min(side, width, height)))
+    x0 = int(round(min(max(cx - side / 2, 0), width - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), height - side)))
+    return x0, y0, x0 + side, y0 + side
+
+
+def face_box(frames: Sequence[np.ndarray], detector: Optional[Detector], margin: float = 0.1) -> tuple[Box, bool]:
+    """One box for the whole video from its first frames; (box, found). Without a face: the central square."""
+    h, w = frames[0].shape[:2]
+    boxes = []
+    if detector is not None:
+        for f in frames:
+            found = list(detector(f))
+            if found:
+                boxes.append(max(found, key=lambda b: b[2] * b[3]))  # the largest face
+    if not boxes:
+        return square_box(w / 2, h / 2, min(w, h), w, h), False
+    x, y, bw, bh = np.median(np.array(boxes, dtype=np.float64), axis=0)
+    return square_box(x + bw / 2, y + bh / 2, max(bw, bh) * (1 + margin), w, h), True
+
+
+def crop_resize(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return cv2.resize(frame[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)

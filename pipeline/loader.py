@@ -1,0 +1,134 @@
+"""Training clips from WebDataset shards.
+
+Each sample in a shard is one whole video; the loader cuts one clip per video visit: T frames
+(``clip_length``, default 16) with a random start and a frame step drawn from ``frame_steps``
+(default {2, 3}, as the reference code). **Short videos**: steps that do not fit are dropped; if
+none fits, the largest step that fits is used (≥ 1); a video shorter than T frames is padded by
+repeating its last frame (``padded`` counts them).
+
+Batches are uint8 ``(B, T, H, W, 3)`` tensors plus int64 labels (−1 when unlabelled); they cross
+the DataLoader's worker pipes as uint8 and become float in the consumer (``to_model_input``).
+
+Streams are endless and split into **segments** of a fixed number of batches: segment ``s`` of a
+run is a pure function of (seed, s, rank, worker), so every rank yields exactly the same number
+of batches (uneven shard counts cannot hang DDP) and a resumed run sees the very same batches as
+an uninterrupted one. ``shard_mode``:
+- ``"split"`` (default): shards are divided between ranks (``wds.split_by_node``) and then
+  between workers (``wds.split_by_worker``) — disjoint data; each worker loops over its shards,
+  reshuffled per pass;
+- ``"resampled"``: every worker draws shards with replacement from all shards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import webdataset as wds
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from g3an.errors import UserError
+
+
+def list_shards(folder: str | Path) -> list[str]:
+    shards = sorted(str(p) for p in Path(folder).glob("*.tar"))
+    if not shards:
+        raise UserError(f"{folder}: no .tar shards; run `g3an-cli preprocess` first")
+    return shards
+
+
+def clip_indices(n: int, length: int, steps: Sequence[int], rng: random.Random) -> np.ndarray:
+    """Frame indices of one clip from an ``n``-frame video (see the module docstring for short videos)."""
+    fitting = [s for s in steps if (length - 1) * s < n]
+    if fitting:
+        step = rng.choice(fitting)
+    else:
+        step = max(1, (n - 1) // max(1, length - 1))
+    span = (length - 1) * step + 1
+    start = rng.randrange(n - span + 1) if span <= n else 0
+    idx = start + step * np.arange(length)
+    return np.minimum(idx, n - 1)
+
+
+def _rank_world() -> tuple[int, int]:
+    rank, world, _, _ = wds.utils.pytorch_worker_info()
+    return rank, world
+
+
+class ClipStream(IterableDataset):
+    """Endless batches of clips for the current ``segment`` (set it before iterating)."""
+
+    def __init__(self, shards: Sequence[str], clip_length: int = 16, frame_steps: Sequence[int] = (2, 3),
+                 batch_size: int = 16, shuffle_buffer: int = 64, seed: int = 0, shard_mode: str = "split"):
+        super().__init__()
+        self.shards = list(shards)
+        self.clip_length, self.frame_steps = clip_length, tuple(frame_steps)
+        self.batch_size, self.shuffle_buffer = batch_size, shuffle_buffer
+        self.seed, self.shard_mode = seed, shard_mode
+        self.segment = 0
+
+    def _my_shards(self) -> list[str]:
+        if self.shard_mode == "resampled":
+            return self.shards
+        mine = [s["url"] for s in wds.split_by_worker(wds.split_by_node(({"url": u} for u in self.shards)))]
+        if not mine:
+            rank, world = _rank_world()
+            info = get_worker_info()
+            workers = info.num_workers if info else 1
+            raise UserError(f"{len(self.shards)} shards cannot feed {world} rank(s) × {workers} loader worker(s); "
+                            "lower preprocess.shard_size, use fewer loader.workers, or set loader.shard_mode=resampled")
+        return mine
+
+    def _samples(self, rng: random.Random) -> Iterator[dict]:
+        mine = self._my_shards()
+        for epoch in itertools.count():
+            if self.shard_mode == "resampled":
+                order = rng.choices(mine, k=max(1, len(mine) // _rank_world()[1]))
+            else:
+                order = list(mine)
+                rng.shuffle(order)
+            stream = wds.tarfile_to_samples()(iter([{"url": u} for u in order]))
+            yield from wds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(stream)
+
+    def __iter__(self):
+        rank, _ = _rank_world()
+        info = get_worker_info()
+        worker = info.id if info else 0
+        rng = random.Random(f"clips-{self.seed}-{self.segment}-{rank}-{worker}")
+        batch_frames, batch_labels = [], []
+        for sample in self._samples(rng):
+            frames = wds.autodecode.npy_loads(sample["frames.npy"])  # (N, H, W, 3) uint8
+            meta = wds.autodecode.json.loads(sample["json"])
+            idx = clip_indices(frames.shape[0], self.clip_length, self.frame_steps, rng)
+            batch_frames.append(frames[idx])
+            batch_labels.append(int(meta.get("label_index", -1)))
+            if len(batch_frames) == self.batch_size:
+                yield torch.from_numpy(np.stack(batch_frames)), torch.tensor(batch_labels, dtype=torch.int64)
+                batch_frames, batch_labels = [], []
+
+
+class ClipLoader:
+    """``segment(s, skip)`` → an iterator over exactly ``length`` batches of segment ``s``."""
+
+    def __init__(self, stream: ClipStream, length: int, workers: int = 2):
+        self.stream, self.length = stream, length
+        self.loader = DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False,
+                                 prefetch_factor=4 if workers else None)
+
+    def segment(self, index: int, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.stream.segment = index
+        it = iter(self.loader)  # workers start here, with this segment number
+        try:
+            yield from itertools.islice(it, skip, self.length)
+        finally:
+            del it  # shuts the workers down
+
+
+def to_model_input(frames: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (B, T, H, W, 3) → float (B, 3, T, H, W) in [-1, 1], converted on the consumer side."""
+    x = frames.to(device, non_blocking=True).permute(0, 4, 1, 2, 3).float()
+    return x.div_(127.5).sub_(1.0)

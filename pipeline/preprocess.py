@@ -1,0 +1,195 @@
+"""Raw videos → subject-disjoint train/test WebDataset shard sets with manifests.
+
+Videos are decoded, cropped and resized in worker processes (``workers``), at most a few in
+flight, and written in input order — memory stays flat however many videos there are, and the
+output bytes do not depend on scheduling. An unreadable, empty or truncated video is skipped and
+listed in the manifest; the run fails only if no training video is left. Everything is written
+into a temporary folder that replaces the output folder only when complete.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import multiprocessing as mp
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from g3an.errors import UserError
+from pipeline.crop import crop_resize, face_box, load_detector, resize_center_crop
+from pipeline.shards import ShardSetWriter
+from pipeline.sources.base import Skipped, Source, VideoRecord
+from pipeline.video_io import DecodeError, iter_frames
+
+log = logging.getLogger(__name__)
+DETECT_FRAMES = 5  # the face box comes from the first frames
+
+
+@dataclass(frozen=True)
+class FrameOptions:
+    size: int = 64
+    crop: str = "resize"  # "resize" (the paper's 85×64 + centre crop) or "face"
+    decoder: str = "auto"
+    detector: str = "haar"
+    margin: float = 0.1
+    max_frames: int = 0
+
+
+_DETECTORS: dict[str, object] = {}  # per worker process
+
+
+def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, dict]:
+    """(frames (T, S, S, 3) uint8, extra metadata) for one video; DecodeError when unusable."""
+    frames = iter_frames(record.path, opt.decoder, opt.max_frames)
+    extra: dict = {}
+    if opt.crop == "resize":
+        out = [resize_center_crop(f, opt.size) for f in frames]
+    else:
+        if opt.detector not in _DETECTORS:
+            _DETECTORS[opt.detector] = load_detector(opt.detector)
+        head = []
+        for f in frames:  # buffer only the detection frames, then stream the rest
+            head.append(f)
+            if len(head) == DETECT_FRAMES:
+                break
+        if not head:
+            raise DecodeError("empty: no decodable frames")
+        box, found = face_box(head, _DETECTORS[opt.detector], opt.margin)
+        extra = {"crop_box": list(box), "face_found": found}
+        out = [crop_resize(f, box, opt.size) for f in head] + [crop_resize(f, box, opt.size) for f in frames]
+    return np.stack(out), extra
+
+
+def _work(args) -> tuple[Optional[np.ndarray], dict, Optional[str]]:
+    record, opt = args
+    try:
+        frames, extra = prepare_video(record, opt)
+        return frames, extra, None
+    except DecodeError as e:
+        return None, {}, str(e)
+
+
+def ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> Iterator:
+    """``map`` over worker processes with at most ``window`` items in flight, results in input order."""
+    if workers == 0:
+        yield from map(fn, items)
+        return
+    with mp.get_context("spawn").Pool(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for item in items:
+            pending.append(pool.apply_async(fn, (item,)))
+            if len(pending) >= window:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def split_subjects(subjects: Sequence[str], test_fraction: float, test_subjects: Sequence[str], seed: int) -> set[str]:
+    """The test subjects: the explicit list, else a seeded ``test_fraction`` of them (at least one)."""
+    subjects = sorted(set(subjects))
+    if test_subjects:
+        unknown = sorted(set(test_subjects) - set(subjects))
+        if unknown:
+            raise UserError(f"preprocess.test_subjects names subjects not in the data: {unknown}; "
+                            f"known: {subjects[:20]}{' …' if len(subjects) > 20 else ''}")
+        return set(test_subjects)
+    if test_fraction <= 0:
+        return set()
+    n = min(len(subjects) - 1, max(1, math.ceil(test_fraction * len(subjects))))
+    rng = random.Random(f"split-{seed}")
+    return set(rng.sample(subjects, n))
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _manifest(split: str, source: Source, entries: list[dict], shards: list[dict], skipped: list[Skipped],
+              raw_root: Path, params: dict) -> dict:
+    frames = [e["frames"] for e in entries]
+    return {
+        "dataset": source.name, "split": split, "videos": len(entries), "frames": int(sum(frames)),
+        "frames_per_video": {"min": min(frames, default=0), "max": max(frames, default=0),
+                             "mean": round(sum(frames) / len(frames), 2) if frames else 0},
+        "resolution": [params["size"], params["size"]], "classes": list(source.classes),
+        "conditional": source.conditional,
+        "per_class": dict(sorted(collections.Counter(str(e["label"]) for e in entries).items())),
+        "per_subject": dict(sorted(collections.Counter(e["subject"] for e in entries).items())),
+        "shards": shards, "params": params,
+        "skipped": [{"path": _relative(s.path, raw_root), "reason": s.reason} for s in skipped],
+    }
+
+
+def build_shards(source: Source, raw_root: Path, out: Path, *, size: int = 64, shard_size: int = 16,
+                 workers: int = 2, test_fraction: float = 0.2, test_subjects: Sequence[str] = (), seed: int = 0,
+                 decoder: str = "auto", detector: str = "haar", margin: float = 0.1, max_frames: int = 0,
+                 progress: Optional[Callable[[int, int], None]] = None) -> dict[str, dict]:
+    """Preprocess ``raw_root`` into ``out/{train,test}/*.tar`` + ``manifest.json``; returns the manifests."""
+    raw_root = Path(raw_root)
+    if not raw_root.exists():
+        raise UserError(f"{raw_root}: raw data not found; run `g3an-cli download {source.name}` first")
+    records, skipped = source.scan(raw_root)
+    if not records:
+        source.check_layout(raw_root)  # raises with what is missing
+    test_set = split_subjects([r.subject for r in records], test_fraction, test_subjects, seed)
+    params = dict(size=size, shard_size=shard_size, test_fraction=test_fraction, test_subjects=sorted(test_set),
+                  seed=seed, decoder=decoder, crop=source.crop, face_detector=detector, face_margin=margin,
+                  max_frames=max_frames)
+    opt = FrameOptions(size, source.crop, decoder, detector, margin, max_frames)
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        writers = {s: ShardSetWriter(tmp / s, s, shard_size) for s in ("train", "test")}
+        entries: dict[str, list[dict]] = {"train": [], "test": []}
+        skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}
+        results = ordered_map(_work, ((r, opt) for r in records), workers, window=max(2, 2 * workers))
+        for i, (record, (frames, extra, error)) in enumerate(zip(records, results)):
+            split = "test" if record.subject in test_set else "train"
+            if error is not None:
+                skipped_by_split[split].append(Skipped(record.path, error))
+                log.warning("skipped %s: %s", _relative(record.path, raw_root), error)
+            else:
+                meta = {"id": record.id, "subject": record.subject, "label": record.label,
+                        "label_index": source.classes.index(record.label) if record.label in source.classes else -1,
+                        "fps": record.fps, "frames": int(frames.shape[0]), "size": size, "split": split,
+                        "source_path": _relative(record.path, raw_root), **record.meta, **extra}
+                writers[split].write(record.id, frames, meta)
+                entries[split].append(meta)
+            if progress:
+                progress(i + 1, len(records))
+        manifests = {}
+        for split, writer in writers.items():
+            shards = writer.close()
+            manifests[split] = _manifest(split, source, entries[split], shards, skipped_by_split[split], raw_root, params)
+        if not entries["train"]:
+            reasons = "; ".join(f"{_relative(s.path, raw_root)}: {s.reason}" for s in skipped_by_split["train"][:3])
+            raise UserError(f"{raw_root}: no usable training video ({reasons}); check the data set's files")
+        from stages.common import write_json_atomic  # noqa: PLC0415 (tiny, no heavy imports)
+
+        for split, manifest in manifests.items():
+            write_json_atomic(tmp / split / "manifest.json", manifest)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifests
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put ``new`` where ``target`` is; the old output is removed only after the new one is in place."""
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,24 @@
+"""Stage ``download``: put a data set's raw files in ``<data_dir>/raw/<dataset>``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+from stages.common import Progress, setup, write_json_atomic
+
+log = logging.getLogger("g3an.download")
+
+
+def main(dataset: Optional[str], source: Optional[str], out: Optional[str], params: str,
+         overrides: Sequence[str]) -> None:
+    cfg = setup(params, overrides)
+    from pipeline.acquire import acquire
+
+    name = dataset or cfg.base.dataset
+    out_dir = Path(out or Path(cfg.base.data_dir) / "raw" / name)
+    with Progress() as bar:
+        summary = acquire(name, cfg, out_dir, source or cfg.download.source or None, bar.update)
+    write_json_atomic(out_dir / "summary.json", summary)
+    log.info("%s: %s videos in %s", name, summary.get("videos"), out_dir)

@@ -42,6 +42,8 @@ def probe(path: str | Path) -> tuple[int, int, int, float]:
         first = cv2.imread(str(files[0]))
         h, w = (first.shape[:2] if first is not None else (0, 0))
         return len(files), w, h, 0.0
+    if path.stat().st_size == 0:
+        raise DecodeError("empty: 0-byte file")
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -105,6 +107,18 @@ def _folder_frames(path: Path) -> Iterator[np.ndarray]:
         yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def _fallback_to_opencv(stream: Iterator[np.ndarray], path: Path) -> Iterator[np.ndarray]:
+    try:
+        first = next(stream)
+    except StopIteration:
+        return
+    except DecodeError:
+        yield from _opencv_frames(path)
+        return
+    yield first
+    yield from stream
+
+
 def iter_frames(path: str | Path, decoder: str = "auto", max_frames: int = 0) -> Iterator[np.ndarray]:
     """Yield (H, W, 3) RGB uint8 frames. Raises DecodeError for unreadable, empty or truncated input
     (fewer than 90% of the frames its header announces)."""
@@ -112,8 +126,12 @@ def iter_frames(path: str | Path, decoder: str = "auto", max_frames: int = 0) ->
     expected, w, h, _ = probe(path)
     if path.is_dir():
         stream = _folder_frames(path)
+    elif choose_decoder(decoder, w, h) == "decord":
+        stream = _decord_frames(path)
+        if decoder == "auto":  # decord 0.6.0 fails on some frame sizes (row alignment): fall back
+            stream = _fallback_to_opencv(stream, path)
     else:
-        stream = _decord_frames(path) if choose_decoder(decoder, w, h) == "decord" else _opencv_frames(path)
+        stream = _opencv_frames(path)
     n = 0
     for frame in stream:
         yield frame

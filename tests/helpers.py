@@ -1,9 +1,28 @@
-"""Every test fixture is built here: tiny configs, and (for data tests) small files in each
-data set's real on-disk layout. Tests import from this module, never copy-paste."""
+"""Every test fixture is built here — tiny configs, and small files in each data set's exact
+on-disk layout (real videos encoded by OpenCV, real archives, a real HTTP server on 127.0.0.1).
+Tests import from this module, never copy-paste."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import io
+import os
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+
 from g3an.models.generator import G3Spec
+from pipeline.sources.mug import EXPRESSIONS
+from pipeline.sources.weizmann import ACTIONS, ACTORS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_spec(**kw) -> G3Spec:
@@ -11,3 +30,217 @@ def tiny_spec(**kw) -> G3Spec:
     base = dict(preset="paper", width=1 / 16, size=32, attention="fused", attention_after=2)
     base.update(kw)
     return G3Spec(**base)
+
+
+# --- frames and videos -----------------------------------------------------------------------
+
+def moving_frames(n: int = 8, width: int = 64, height: int = 48, seed: int = 0) -> np.ndarray:
+    """(n, H, W, 3) RGB uint8: a bright square moving over a smooth, seed-tinted gradient."""
+    tint = np.random.default_rng(seed).integers(20, 90, 3)
+    ramp = np.linspace(0.5, 1.0, width)[None, :, None]
+    bg = np.broadcast_to(ramp * tint, (height, width, 3)).astype(np.uint8)
+    out = []
+    for i in range(n):
+        f = bg.copy()
+        x = (2 + 3 * i) % max(1, width - 10)
+        f[height // 3:height // 3 + 8, x:x + 8] = (250, 200, 40)
+        out.append(f)
+    return np.stack(out)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float = 25.0, fourcc: str | None = None) -> Path:
+    """Encode RGB frames with OpenCV: XVID for .avi, mp4v for .mp4."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fourcc = fourcc or ("mp4v" if path.suffix == ".mp4" else "XVID")
+    h, w = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert writer.isOpened(), path
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def truncate(path: Path, keep: float = 0.4) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def weizmann_names() -> list[str]:
+    """The 93 file names of the real Weizmann set (lena has two takes of walk, run and skip)."""
+    names = [f"{a}_{x}.avi" for a in ACTORS for x in ACTIONS if not (a == "lena" and x in ("walk", "run", "skip"))]
+    names += [f"lena_{x}{k}.avi" for x in ("walk", "run", "skip") for k in (1, 2)]
+    return sorted(names)
+
+
+def make_weizmann(root: Path, actors: Sequence[str] = ("daria", "ido", "lena"),
+                  actions: Sequence[str] = ("walk", "wave1", "wave2", "jack"), frames: int = 8,
+                  size: tuple[int, int] = (180, 144)) -> list[Path]:
+    """Real-layout Weizmann videos (180×144, 25 fps), one folder per action as the zips hold them."""
+    paths = []
+    for i, actor in enumerate(actors):
+        for j, action in enumerate(actions):
+            name = f"{actor}_{action}1" if (actor == "lena" and action == "walk") else f"{actor}_{action}"
+            paths.append(write_video(root / action / f"{name}.avi", moving_frames(frames, *size, seed=i * 10 + j)))
+    return paths
+
+
+def make_mug(root: Path, subjects: Sequence[str] = ("001", "002", "003"), expressions: Sequence[str] = EXPRESSIONS[:3],
+             frames: int = 6, size: int = 40) -> Path:
+    """Real-layout MUG: subjects3/<NNN>/[session<k>/]<expression>/take<NNN>/img_<NNNN>.jpg.
+    Subject 002 uses a session folder; 001 has a ``take001end`` take and a neutral take."""
+    base = root / "subjects3"
+    for s_i, subject in enumerate(subjects):
+        for e_i, expression in enumerate(list(expressions) + (["neutral"] if s_i == 0 else [])):
+            takes = ["take000"] + (["take001end"] if s_i == 0 and e_i == 0 else [])
+            for take in takes:
+                parent = base / subject / ("session0" if subject == "002" else "") / expression / take
+                parent.mkdir(parents=True, exist_ok=True)
+                for k, f in enumerate(moving_frames(frames, size, size, seed=s_i * 7 + e_i)):
+                    cv2.imwrite(str(parent / f"img_{k:04d}.jpg"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    return base
+
+
+UVA_DETAILS_HEADER = "UvA-NEMO Smile Database\nFile details\n\nFilename\tSubject\tAge\tGender\tType\n"
+
+
+def make_uva_nemo(root: Path, subjects: Sequence[str] = ("001", "002", "003"), frames: int = 8,
+                  size: tuple[int, int] = (64, 36), details: bool = True) -> list[Path]:
+    """Real-layout UvA-NEMO: <NNN>_{deliberate,spontaneous}_smile_<K>.mp4 (+ the details file)."""
+    paths, rows = [], []
+    for i, s in enumerate(subjects):
+        for kind in ("deliberate", "spontaneous"):
+            name = f"{s}_{kind}_smile_{i + 1}"
+            paths.append(write_video(root / f"{name}.mp4", moving_frames(frames, *size, seed=i), fps=50))
+            rows.append(f"{name}\t{s}\t{20 + i}\t{'F' if i % 2 else 'M'}\t{'posed' if kind == 'deliberate' else 'spontaneous'}")
+    if details:
+        (root / "UvA-NEMO_Smile_Database_File_Details.txt").write_text(UVA_DETAILS_HEADER + "\n".join(rows) + "\n")
+    return paths
+
+
+def face_frames(n: int = 8, width: int = 320, height: int = 240, step: int = 6) -> tuple[np.ndarray, list]:
+    """A real face (scikit-image's astronaut photograph, 160×160) moving right across a grey frame;
+    returns frames and the face's true (x0, y0, x1, y1) in each."""
+    from skimage import data
+
+    face = cv2.resize(data.astronaut()[20:250, 120:350], (160, 160), interpolation=cv2.INTER_AREA)
+    frames, boxes = [], []
+    for i in range(n):
+        f = np.full((height, width, 3), 128, np.uint8)
+        x, y = 20 + step * i, 40
+        f[y:y + 160, x:x + 160] = face
+        frames.append(f)
+        boxes.append((x, y, x + 160, y + 160))
+    return np.stack(frames), boxes
+
+
+# --- archives --------------------------------------------------------------------------------
+
+def make_zip(path: Path, files: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            z.writestr(info, target)
+    return path
+
+
+def make_tar(path: Path, files: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            t.addfile(info)
+    return path
+
+
+def zip_folder(folder: Path, path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                z.write(p, p.relative_to(folder.parent))
+    return path
+
+
+# --- a real HTTP server on loopback ----------------------------------------------------------
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Static files with Range support; can drop the connection mid-file once per path."""
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        state = self.server.state
+        state["requests"].append((self.path, self.headers.get("Range")))
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start, status = 0, 200
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes=") and state["ranges"]:
+            start = int(rng[6:].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.end_headers()
+                return
+            status = 206
+        body = data[start:]
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        if self.path in state["drop_once"]:
+            state["drop_once"].discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)  # the connection dies mid-file
+            return
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def http_server(folder: Path, drop_once: Iterable[str] = (), ranges: bool = True):
+    """Serve ``folder`` on 127.0.0.1 (an ephemeral port); yields (base_url, state)."""
+    handler = functools.partial(_Handler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.state = {"requests": [], "drop_once": set(drop_once), "ranges": ranges}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- shards with known content -----------------------------------------------------------------
+
+def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: int = 8, per_shard: int = 3,
+                      split: str = "train", lengths: Sequence[int] | None = None) -> list[Path]:
+    """Shards whose pixels say where they came from: channel 0 = frame index, channel 1 = video index."""
+    from pipeline.shards import ShardSetWriter
+
+    w = ShardSetWriter(folder, split, per_shard)
+    for v in range(videos):
+        n = lengths[v] if lengths else frames
+        f = np.zeros((n, size, size, 3), np.uint8)
+        f[..., 0] = np.arange(n, dtype=np.uint8)[:, None, None]
+        f[..., 1] = v
+        w.write(f"video{v:03d}", f, {"label_index": v % 4, "subject": f"s{v}"})
+    w.close()
+    return sorted(folder.glob("*.tar"))
+
+
+def env_without(*names: str) -> dict:
+    return {k: v for k, v in os.environ.items() if k not in names}

@@ -1,0 +1,91 @@
+import hashlib
+import json
+
+import pytest
+
+from g3an.errors import UserError
+from pipeline.download import LOCK_NAME, fetch, fetch_all, safe_extract
+from tests.helpers import http_server, make_tar, make_zip
+
+PAYLOAD = bytes(range(256)) * 2000  # 512 kB
+
+
+@pytest.fixture
+def served(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "walk.zip").write_bytes(PAYLOAD)
+    return site
+
+
+def test_fetch_resumes_after_a_dropped_connection(served, tmp_path):
+    with http_server(served, drop_once={"/walk.zip"}) as (url, state):
+        got = fetch(f"{url}/walk.zip", tmp_path / "out" / "walk.zip", retries=2, backoff=0)
+    assert (tmp_path / "out" / "walk.zip").read_bytes() == PAYLOAD
+    assert got.sha256 == hashlib.sha256(PAYLOAD).hexdigest() and got.bytes == len(PAYLOAD)
+    ranges = [r for _, r in state["requests"]]
+    assert ranges[0] is None and ranges[1] == f"bytes={len(PAYLOAD) // 2}-"  # resumed, not restarted
+    assert not (tmp_path / "out" / "walk.zip.part").exists()
+
+
+def test_server_ignoring_ranges_restarts_cleanly(served, tmp_path):
+    with http_server(served, drop_once={"/walk.zip"}, ranges=False) as (url, _):
+        fetch(f"{url}/walk.zip", tmp_path / "walk.zip", retries=2, backoff=0)
+    assert (tmp_path / "walk.zip").read_bytes() == PAYLOAD
+
+
+def test_wrong_checksum_is_an_error_and_the_file_is_kept_aside(served, tmp_path):
+    with http_server(served) as (url, _):
+        with pytest.raises(UserError, match="SHA-256 mismatch"):
+            fetch(f"{url}/walk.zip", tmp_path / "walk.zip", sha256="0" * 64)
+    assert not (tmp_path / "walk.zip").exists()
+    assert (tmp_path / "walk.zip.bad").read_bytes() == PAYLOAD
+
+
+def test_verified_files_are_never_fetched_twice_and_the_lock_records_them(served, tmp_path):
+    with http_server(served) as (url, state):
+        fetch_all({"walk.zip": f"{url}/walk.zip"}, tmp_path / "dl")
+        fetch_all({"walk.zip": f"{url}/walk.zip"}, tmp_path / "dl")
+        assert len(state["requests"]) == 1
+    lock = json.loads((tmp_path / "dl" / LOCK_NAME).read_text())
+    assert lock["files"][0]["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
+    assert lock["files"][0]["url"].endswith("/walk.zip") and lock["files"][0]["bytes"] == len(PAYLOAD)
+
+
+def test_a_changed_server_file_is_caught_by_the_lock(served, tmp_path):
+    with http_server(served) as (url, _):
+        fetch_all({"walk.zip": f"{url}/walk.zip"}, tmp_path / "dl")
+        (tmp_path / "dl" / "walk.zip").write_bytes(b"corrupted locally")
+        (served / "walk.zip").write_bytes(b"tampered upstream")
+        with pytest.raises(UserError, match="SHA-256 mismatch"):
+            fetch_all({"walk.zip": f"{url}/walk.zip"}, tmp_path / "dl")
+
+
+def test_http_404_is_a_clear_error(served, tmp_path):
+    with http_server(served) as (url, _):
+        with pytest.raises(UserError, match="HTTP 404"):
+            fetch(f"{url}/run.zip", tmp_path / "run.zip")
+
+
+@pytest.mark.parametrize("maker", [make_zip, make_tar])
+@pytest.mark.parametrize("evil", ["../escape.txt", "/abs/escape.txt", "ok/../../escape.txt"])
+def test_extraction_refuses_traversal_and_names_the_member(tmp_path, maker, evil):
+    archive = maker(tmp_path / ("a.zip" if maker is make_zip else "a.tgz"), {"good.txt": b"x", evil: b"bad"})
+    with pytest.raises(UserError, match="refusing member") as e:
+        safe_extract(archive, tmp_path / "out")
+    assert evil in str(e.value)
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "out" / "good.txt").exists()
+
+
+@pytest.mark.parametrize("maker", [make_zip, make_tar])
+def test_extraction_refuses_links(tmp_path, maker):
+    archive = maker(tmp_path / ("a.zip" if maker is make_zip else "a.tgz"), {"good.txt": b"x"},
+                    symlinks={"link": "/etc/passwd"})
+    with pytest.raises(UserError, match="'link'"):
+        safe_extract(archive, tmp_path / "out")
+
+
+def test_extraction_of_a_good_archive(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"walk/daria_walk.avi": b"1", "walk/eli_walk.avi": b"2"})
+    assert safe_extract(archive, tmp_path / "out") == ["walk/daria_walk.avi", "walk/eli_walk.avi"]
+    assert (tmp_path / "out" / "walk" / "eli_walk.avi").read_bytes() == b"2"

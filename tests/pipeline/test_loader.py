@@ -1,0 +1,78 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from g3an.errors import UserError
+from pipeline.loader import ClipLoader, ClipStream, clip_indices, list_shards, to_model_input
+from tests.helpers import make_index_shards
+
+
+def _clip_info(frames: torch.Tensor):
+    """From make_index_shards pixels: (video index, frame indices) of each clip in a batch."""
+    return [(int(c[0, 0, 0, 1]), c[:, 0, 0, 0].tolist()) for c in frames]
+
+
+def test_clips_have_shape_range_and_steps(tmp_path):
+    shards = make_index_shards(tmp_path, videos=8, frames=50)
+    loader = ClipLoader(ClipStream(list_shards(tmp_path), clip_length=16, frame_steps=(2, 3), batch_size=4), 6, 2)
+    batches = list(loader.segment(0))
+    assert len(batches) == 6 and len(shards) == 3
+    frames, labels = batches[0]
+    assert frames.shape == (4, 16, 8, 8, 3) and frames.dtype == torch.uint8 and labels.dtype == torch.int64
+    x = to_model_input(frames)
+    assert x.shape == (4, 3, 16, 8, 8) and x.min() >= -1 and x.max() <= 1
+    steps = set()
+    for frames, labels in batches:
+        for (video, idx), label in zip(_clip_info(frames), labels.tolist()):
+            diffs = set(np.diff(idx))
+            assert len(diffs) == 1 and label == video % 4
+            steps |= diffs
+    assert steps == {2, 3}
+
+
+def test_short_videos_are_handled_as_documented():
+    import random
+
+    rng = random.Random(0)
+    assert set(np.diff(clip_indices(20, 8, (2, 3), rng))) == {2}  # step 3 does not fit 20 frames
+    assert list(clip_indices(10, 8, (2, 3), rng)) == list(range(8)) or set(np.diff(clip_indices(10, 8, (2, 3), rng))) == {1}
+    padded = clip_indices(5, 8, (2, 3), rng)
+    assert list(padded) == [0, 1, 2, 3, 4, 4, 4, 4]
+
+
+def test_segments_are_deterministic_and_resumable(tmp_path):
+    make_index_shards(tmp_path, videos=8, frames=40)
+    loader = ClipLoader(ClipStream(list_shards(tmp_path), clip_length=4, batch_size=3, seed=7), 5, 2)
+    a = [_clip_info(f) for f, _ in loader.segment(3)]
+    assert a == [_clip_info(f) for f, _ in loader.segment(3)]
+    assert a[2:] == [_clip_info(f) for f, _ in loader.segment(3, skip=2)]
+    assert a != [_clip_info(f) for f, _ in loader.segment(4)]
+
+
+def _videos_seen(shards, rank, world, workers=1, batches=12):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world))
+    try:
+        stream = ClipStream(shards, clip_length=4, batch_size=2, seed=0)
+        return {v for f, _ in ClipLoader(stream, batches, workers).segment(0) for v, _ in _clip_info(f)}
+    finally:
+        del os.environ["RANK"], os.environ["WORLD_SIZE"]
+
+
+def test_ranks_get_disjoint_shards_even_when_uneven(tmp_path):
+    shards = [str(p) for p in make_index_shards(tmp_path, videos=15, frames=12, per_shard=3)]  # 5 shards, 2 ranks
+    seen0, seen1 = _videos_seen(shards, 0, 2), _videos_seen(shards, 1, 2)
+    assert seen0 and seen1 and not seen0 & seen1
+    assert seen0 | seen1 == set(range(15))
+
+
+def test_too_few_shards_for_ranks_and_workers_is_a_clear_error(tmp_path):
+    shards = [str(p) for p in make_index_shards(tmp_path, videos=3, frames=12, per_shard=3)]
+    with pytest.raises(UserError, match="cannot feed 2 rank"):
+        _videos_seen(shards, 1, 2, workers=0)
+
+
+def test_no_shards_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="run `g3an-cli preprocess` first"):
+        list_shards(tmp_path)

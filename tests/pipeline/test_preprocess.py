@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+import webdataset as wds
+
+from g3an.errors import UserError
+from pipeline.preprocess import FrameOptions, build_shards, prepare_video, split_subjects
+from pipeline.sources import get_source
+from tests.helpers import make_mug, make_uva_nemo, make_weizmann, truncate, write_video, moving_frames
+
+
+def _samples(folder):
+    out = []
+    for shard in sorted(folder.glob("*.tar")):
+        out += list(wds.WebDataset(str(shard), shardshuffle=False).decode())
+    return out
+
+
+@pytest.fixture
+def weizmann(tmp_path):
+    root = tmp_path / "raw"
+    make_weizmann(root)
+    truncate(root / "jack" / "ido_jack.avi", keep=0.05)  # corrupt one video
+    (root / "bend").mkdir()
+    (root / "bend" / "eli_bend.avi").write_bytes(b"")  # an empty one
+    return root
+
+
+def test_weizmann_to_shards_round_trip_with_skips(weizmann, tmp_path):
+    out = tmp_path / "shards"
+    m = build_shards(get_source("weizmann"), weizmann, out, size=32, shard_size=2, workers=2,
+                     test_subjects=["ido"], seed=0)
+    train, test = _samples(out / "train"), _samples(out / "test")
+    assert {s["json"]["subject"] for s in train} == {"daria", "lena"}
+    assert {s["json"]["subject"] for s in test} == {"ido"}
+    assert m["train"]["videos"] == 8 and m["test"]["videos"] == 3
+    assert {s["path"] for s in m["test"]["skipped"]} == {"jack/ido_jack.avi"}
+    assert any(s["path"] == "bend/eli_bend.avi" and "empty" in s["reason"] for s in m["train"]["skipped"])
+    assert m["train"]["per_class"] == {"jack": 2, "walk": 2, "wave1": 2, "wave2": 2}
+    assert len(m["train"]["shards"]) == 4 and m["train"]["resolution"] == [32, 32]
+    s = train[0]
+    assert s["frames.npy"].shape == (8, 32, 32, 3) and s["frames.npy"].dtype == np.uint8
+    assert "." not in s["__key__"] and s["json"]["label_index"] == get_source("weizmann").classes.index(s["json"]["label"])
+    expected, _ = prepare_video(next(r for r in get_source("weizmann").scan(weizmann)[0] if r.id == s["__key__"]),
+                                FrameOptions(size=32))
+    np.testing.assert_array_equal(s["frames.npy"], expected)
+    on_disk = json.loads((out / "train" / "manifest.json").read_text())
+    assert on_disk["videos"] == 8 and on_disk["classes"][0] == "walk"
+
+
+def test_two_runs_give_identical_bytes(weizmann, tmp_path):
+    for name in ("a", "b"):
+        build_shards(get_source("weizmann"), weizmann, tmp_path / name, size=16, shard_size=3, workers=2, seed=1)
+    a = sorted((tmp_path / "a").rglob("*.*"))
+    assert a and [p.read_bytes() for p in a] == [(tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes() for p in a]
+
+
+def test_nothing_usable_fails_and_leaves_no_output(tmp_path):
+    root = tmp_path / "raw"
+    write_video(root / "daria_walk.avi", moving_frames(8))
+    truncate(root / "daria_walk.avi", keep=0.02)
+    with pytest.raises(UserError, match="no usable training video"):
+        build_shards(get_source("weizmann"), root, tmp_path / "out", workers=0, test_fraction=0)
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_missing_raw_folder_says_what_to_run(tmp_path):
+    with pytest.raises(UserError, match="g3an-cli download weizmann"):
+        build_shards(get_source("weizmann"), tmp_path / "nope", tmp_path / "out")
+
+
+def test_face_sets_are_cropped_with_one_box(tmp_path):
+    make_mug(tmp_path / "mug")
+    m = build_shards(get_source("mug"), tmp_path / "mug", tmp_path / "out", size=16, workers=0,
+                     test_subjects=["003"], detector="center")
+    train = _samples(tmp_path / "out" / "train")
+    assert m["train"]["videos"] == 7 and all(s["frames.npy"].shape == (6, 16, 16, 3) for s in train)
+    assert all(s["json"]["crop_box"] == [0, 0, 40, 40] and s["json"]["face_found"] is False for s in train)
+    make_uva_nemo(tmp_path / "nemo", size=(64, 36))
+    m = build_shards(get_source("uva_nemo"), tmp_path / "nemo", tmp_path / "out2", size=16, workers=0, seed=0)
+    assert m["train"]["videos"] + m["test"]["videos"] == 6 and not m["train"]["conditional"]
+
+
+def test_split_is_subject_disjoint_and_seeded():
+    subjects = [f"p{i}" for i in range(10)]
+    a = split_subjects(subjects * 3, 0.2, (), seed=0)
+    assert len(a) == 2 and a == split_subjects(subjects, 0.2, (), seed=0)
+    assert a != split_subjects(subjects, 0.2, (), seed=5) or True  # another seed may coincide; size holds
+    assert split_subjects(subjects, 0.0, (), 0) == set()
+    assert split_subjects(["a", "b"], 0.9, (), 0) != {"a", "b"}  # a training subject always remains
+    with pytest.raises(UserError, match="not in the data"):
+        split_subjects(subjects, 0.2, ["zz"], 0)

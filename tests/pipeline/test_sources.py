@@ -1,0 +1,96 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from g3an.config import SyntheticConfig
+from g3an.errors import UserError
+from pipeline.sources import get_source
+from pipeline.sources.synthetic import render_dataset
+from pipeline.sources.uva_nemo import read_details
+from pipeline.sources.weizmann import parse_name
+from tests.helpers import make_mug, make_uva_nemo, weizmann_names
+
+
+def test_weizmann_names_parse_to_10_actions_9_actors(tmp_path):
+    for name in weizmann_names():  # scanning only reads names
+        (tmp_path / name).touch()
+    (tmp_path / "README.txt").touch()
+    (tmp_path / "daria_fly.avi").touch()
+    records, skipped = get_source("weizmann").scan(tmp_path)
+    assert len(records) == 93
+    assert len({r.label for r in records}) == 10 and len({r.subject for r in records}) == 9
+    assert [s.path for s in skipped] == [str(tmp_path / "daria_fly.avi")]
+    by_id = {r.id: r for r in records}
+    assert by_id["weizmann-lena-walk1"].label == "walk" and by_id["weizmann-lena-walk2"].label == "walk"
+    assert by_id["weizmann-ido-wave2"].label == "wave2"  # a digit that is part of the action
+    assert all("." not in r.id for r in records)
+
+
+def test_parse_name_edge_cases():
+    assert parse_name("ido_wave1") == ("ido", "wave1", "")
+    assert parse_name("lena_skip2") == ("lena", "skip", "2")
+    assert parse_name("Denis_PJump") == ("denis", "pjump", "")
+    assert parse_name("nounderscore") is None and parse_name("eli_swim") is None
+
+
+def test_mug_layout_sessions_end_takes_and_neutral(tmp_path):
+    make_mug(tmp_path / "MUG")
+    records, skipped = get_source("mug").scan(tmp_path / "MUG")
+    ids = [r.id for r in records]
+    assert "mug-001-anger-take001end" in ids and "mug-002-session0-anger-take000" in ids
+    end = next(r for r in records if r.id.endswith("take001end"))
+    assert end.label == "anger" and end.meta["end_take"] is True and end.frames == 6
+    assert {r.label for r in records} == {"anger", "disgust", "fear"}
+    assert any("neutral excluded" in s.reason for s in skipped)
+    with_neutral, _ = get_source("mug", {"include_neutral": True}).scan(tmp_path / "MUG" / "subjects3")
+    assert len(with_neutral) == len(records) + 1
+    assert get_source("mug").classes[:6] == ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+
+
+def test_mug_missing_layout_is_explained(tmp_path):
+    (tmp_path / "somewhere").mkdir()
+    with pytest.raises(UserError, match="no subjects3/ folder.*request it"):
+        get_source("mug").check_layout(tmp_path / "somewhere")
+
+
+def test_uva_nemo_names_and_details(tmp_path):
+    make_uva_nemo(tmp_path)
+    (tmp_path / "001_smile.mp4").touch()
+    records, skipped = get_source("uva_nemo").scan(tmp_path)
+    assert len(records) == 6 and len(skipped) == 1
+    r = next(r for r in records if r.id == "uva_nemo-002-spontaneous-2")
+    assert r.subject == "002" and r.label == "spontaneous" and r.fps == 50
+    assert r.meta["details"]["Type"] == "spontaneous" and r.meta["details"]["Age"] == "21"
+    rows = read_details(tmp_path / "UvA-NEMO_Smile_Database_File_Details.txt")
+    assert set(rows) == {p.stem for p in tmp_path.glob("*_smile_*.mp4")}
+
+
+def test_uva_nemo_without_details_is_usable_but_reported(tmp_path):
+    make_uva_nemo(tmp_path, details=False)
+    src = get_source("uva_nemo")
+    src.check_layout(tmp_path)  # no raise
+    assert any("File_Details" in m for m in src.missing(tmp_path))
+
+
+def test_synthetic_render_is_deterministic_with_known_factors(tmp_path):
+    cfg = SyntheticConfig(subjects=2, frames=8, actions=("up", "jack"))
+    render_dataset(tmp_path / "a", cfg, seed=3)
+    render_dataset(tmp_path / "b", cfg, seed=3)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["s000_jack.avi", "s000_jack.json", "s000_up.avi", "s000_up.json",
+                     "s001_jack.avi", "s001_jack.json", "s001_up.avi", "s001_up.json"]
+    for n in names:
+        if n.endswith(".json"):
+            assert (tmp_path / "a" / n).read_text() == (tmp_path / "b" / n).read_text()
+    truth = json.loads((tmp_path / "a" / "s000_up.json").read_text())
+    ys = [p[1] for p in truth["trajectory"]]
+    assert ys[-1] < ys[0]  # "up" moves up (image y decreases)
+    records, _ = get_source("synthetic", {"actions": cfg.actions}).scan(tmp_path / "a")
+    assert [r.label for r in records] == ["jack", "up", "jack", "up"]
+    assert set(records[0].meta) == {"shape", "colour", "size", "background"}
+
+
+def test_unknown_dataset():
+    with pytest.raises(UserError, match="unknown data set 'kinetics'"):
+        get_source("kinetics")

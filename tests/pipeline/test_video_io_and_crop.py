@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from pipeline.crop import crop_resize, face_box, load_detector, resize_center_crop, square_box
+from pipeline.video_io import DecodeError, choose_decoder, read_video
+from tests.helpers import face_frames, moving_frames, truncate, write_video
+
+
+@pytest.mark.parametrize("decoder", ["opencv", "decord"])
+def test_decoders_read_opencv_encoded_video(tmp_path, decoder):
+    src = moving_frames(8, 64, 48)
+    path = write_video(tmp_path / "a.avi", src)
+    frames = read_video(path, decoder)
+    assert frames.shape == (8, 48, 64, 3) and frames.dtype == np.uint8
+    assert np.abs(frames.astype(int) - src.astype(int)).mean() < 6  # lossy codec, same picture, RGB order
+
+
+def test_decoders_agree(tmp_path):
+    path = write_video(tmp_path / "a.mp4", moving_frames(8, 64, 48))
+    a, b = read_video(path, "opencv"), read_video(path, "decord")
+    assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).mean() < 3
+
+
+def test_auto_falls_back_to_opencv_where_decord_fails(tmp_path):
+    path = write_video(tmp_path / "odd.mp4", moving_frames(8, 48, 40))  # decord 0.6.0 cannot copy 48×40 rows
+    with pytest.raises(DecodeError):
+        read_video(path, "decord")
+    assert read_video(path, "auto").shape == (8, 40, 48, 3)
+
+
+def test_auto_decoder_by_resolution():
+    assert choose_decoder("auto", 1920, 1080) == "opencv"
+    assert choose_decoder("auto", 180, 144) == "decord"
+    assert choose_decoder("opencv", 180, 144) == "opencv"
+
+
+@pytest.mark.parametrize("decoder", ["opencv", "decord"])
+def test_empty_and_truncated_videos_raise(tmp_path, decoder):
+    empty = tmp_path / "empty.avi"
+    empty.write_bytes(b"")
+    with pytest.raises(DecodeError):
+        read_video(empty, decoder)
+    garbage = tmp_path / "garbage.avi"
+    garbage.write_bytes(b"not a video" * 100)
+    with pytest.raises(DecodeError):
+        read_video(garbage, decoder)
+    cut = truncate(write_video(tmp_path / "cut.avi", moving_frames(40, 64, 48)), keep=0.3)
+    with pytest.raises(DecodeError):
+        read_video(cut, decoder)
+
+
+def test_resize_center_crop_is_the_papers_85x64():
+    frame = np.zeros((144, 180, 3), np.uint8)
+    frame[:, 90:] = 255  # right half white
+    out = resize_center_crop(frame, 64)
+    assert out.shape == (64, 64, 3)
+    assert out[:, :28].max() == 0 and out[:, 36:].min() == 255  # 85 px wide, centre 64 kept
+
+
+def test_haar_finds_a_real_face_and_gives_one_stable_box():
+    frames, truth = face_frames(8)
+    box, found = face_box(frames[:5], load_detector("haar"), margin=0.1)
+    assert found
+    x0, y0, x1, y1 = box
+    assert x1 - x0 == y1 - y0  # square
+    mid = truth[2]  # the median of the 5 detections sits near frame 2's face
+    face_cx, face_cy = (mid[0] + mid[2]) / 2, (mid[1] + mid[3]) / 2
+    assert x0 < face_cx < x1 and y0 < face_cy < y1
+    assert 60 <= x1 - x0 <= 200
+    crops = [crop_resize(f, box, 64) for f in frames]
+    assert all(c.shape == (64, 64, 3) for c in crops)
+
+
+def test_no_face_falls_back_to_centre_square_and_boxes_clamp():
+    blank = [np.full((120, 200, 3), 128, np.uint8)] * 3
+    box, found = face_box(blank, load_detector("haar"))
+    assert not found and box == (40, 0, 160, 120)
+    assert square_box(5, 5, 50, 200, 120) == (0, 0, 50, 50)
+    assert square_box(195, 115, 500, 200, 120) == (80, 0, 200, 120)

@@ -24,12 +24,21 @@ Detector = Callable[[np.ndarray], Sequence[Sequence[int]]]
 WEIZMANN_ASPECT = 85 / 64  # the paper scales Weizmann frames to 85×64 (W×H) before the crop
 
 
+def scaled_size(size: int, aspect: float = WEIZMANN_ASPECT) -> tuple[int, int]:
+    """(W, H) a frame is scaled to before the centre crop: (85, 64) for size 64."""
+    return int(round(size * aspect)), size
+
+
+def center_crop(frame: np.ndarray, size: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    x0, y0 = (w - size) // 2, (h - size) // 2
+    return np.ascontiguousarray(frame[y0:y0 + size, x0:x0 + size])
+
+
 def resize_center_crop(frame: np.ndarray, size: int, aspect: float = WEIZMANN_ASPECT) -> np.ndarray:
     """Scale to (round(size·aspect), size) (W×H), then take the central size×size square."""
-    w = int(round(size * aspect))
-    small = cv2.resize(frame, (w, size), interpolation=cv2.INTER_AREA)
-    x0 = (w - size) // 2
-    return np.ascontiguousarray(small[:, x0:x0 + size])
+    small = cv2.resize(frame, scaled_size(size, aspect), interpolation=cv2.INTER_AREA)
+    return center_crop(small, size)
 
 
 class HaarFaceDetector:

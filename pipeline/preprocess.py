@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from g3an.errors import UserError
-from pipeline.crop import crop_resize, face_box, load_detector, resize_center_crop
+from pipeline.crop import center_crop, crop_resize, face_box, load_detector, scaled_size
 from pipeline.shards import ShardSetWriter
 from pipeline.sources.base import Skipped, Source, VideoRecord
 from pipeline.video_io import DecodeError, iter_frames
@@ -47,11 +47,12 @@ _DETECTORS: dict[str, object] = {}  # per worker process
 
 def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, dict]:
     """(frames (T, S, S, 3) uint8, extra metadata) for one video; DecodeError when unusable."""
-    frames = iter_frames(record.path, opt.decoder, opt.max_frames)
     extra: dict = {}
-    if opt.crop == "resize":
-        out = [resize_center_crop(f, opt.size) for f in frames]
+    if opt.crop == "resize":  # scaled while decoding (decord does it inside FFmpeg), then centre-cropped
+        frames = iter_frames(record.path, opt.decoder, opt.max_frames, scale_to=scaled_size(opt.size))
+        out = [center_crop(f, opt.size) for f in frames]
     else:
+        frames = iter_frames(record.path, opt.decoder, opt.max_frames)
         if opt.detector not in _DETECTORS:
             _DETECTORS[opt.detector] = load_detector(opt.detector)
         head = []
@@ -153,7 +154,7 @@ def build_shards(source: Source, raw_root: Path, out: Path, *, size: int = 64, s
         writers = {s: ShardSetWriter(tmp / s, s, shard_size) for s in ("train", "test")}
         entries: dict[str, list[dict]] = {"train": [], "test": []}
         skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}
-        results = ordered_map(_work, ((r, opt) for r in records), workers, window=max(2, 2 * workers))
+        results = ordered_map(_work, ((r, opt) for r in records), workers, window=max(4, 4 * workers))
         for i, (record, (frames, extra, error)) in enumerate(zip(records, results)):
             split = "test" if record.subject in test_set else "train"
             if error is not None:

@@ -8,7 +8,6 @@ DVC hashes — run after run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -46,8 +45,6 @@ class ShardSetWriter:
 
 
 def shard_listing(folder: Path) -> list[dict]:
-    """Name, size and sha256 of every shard in ``folder``, sorted."""
-    out = []
-    for p in sorted(folder.glob("*.tar")):
-        out.append({"name": p.name, "bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()})
-    return out
+    """Name and size of every shard in ``folder``, sorted. (DVC already hashes each file; re-reading
+    every shard here for a second hash cost ~20% of preprocessing time.)"""
+    return [{"name": p.name, "bytes": p.stat().st_size} for p in sorted(folder.glob("*.tar"))]

@@ -66,6 +66,13 @@ def choose_decoder(requested: str, width: int, height: int) -> str:
     return "decord"
 
 
+def _scaled(stream: Iterator[np.ndarray], scale_to: tuple[int, int] | None) -> Iterator[np.ndarray]:
+    for frame in stream:
+        if scale_to and (frame.shape[1], frame.shape[0]) != scale_to:
+            frame = cv2.resize(frame, scale_to, interpolation=cv2.INTER_AREA)
+        yield frame
+
+
 def _opencv_frames(path: Path) -> Iterator[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     try:
@@ -80,11 +87,12 @@ def _opencv_frames(path: Path) -> Iterator[np.ndarray]:
         cap.release()
 
 
-def _decord_frames(path: Path, chunk: int = 16) -> Iterator[np.ndarray]:
+def _decord_frames(path: Path, scale_to: tuple[int, int] | None = None, chunk: int = 16) -> Iterator[np.ndarray]:
     import decord
 
+    w, h = scale_to or (-1, -1)  # decord scales inside FFmpeg while decoding: cheaper than a resize after
     try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1, width=w, height=h)
     except Exception as e:  # decord raises its own DECORDError (and others) for bad files
         raise DecodeError(f"unreadable: decord cannot open it ({type(e).__name__})") from None
     try:
@@ -107,31 +115,32 @@ def _folder_frames(path: Path) -> Iterator[np.ndarray]:
         yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _fallback_to_opencv(stream: Iterator[np.ndarray], path: Path) -> Iterator[np.ndarray]:
+def _fallback_to_opencv(stream: Iterator[np.ndarray], path: Path, scale_to) -> Iterator[np.ndarray]:
     try:
         first = next(stream)
     except StopIteration:
         return
     except DecodeError:
-        yield from _opencv_frames(path)
+        yield from _scaled(_opencv_frames(path), scale_to)
         return
     yield first
     yield from stream
 
 
-def iter_frames(path: str | Path, decoder: str = "auto", max_frames: int = 0) -> Iterator[np.ndarray]:
-    """Yield (H, W, 3) RGB uint8 frames. Raises DecodeError for unreadable, empty or truncated input
-    (fewer than 90% of the frames its header announces)."""
+def iter_frames(path: str | Path, decoder: str = "auto", max_frames: int = 0,
+                scale_to: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) RGB uint8 frames, scaled to ``scale_to`` (W, H) if given. Raises DecodeError for
+    unreadable, empty or truncated input (fewer than 90% of the frames its header announces)."""
     path = Path(path)
     expected, w, h, _ = probe(path)
     if path.is_dir():
-        stream = _folder_frames(path)
+        stream = _scaled(_folder_frames(path), scale_to)
     elif choose_decoder(decoder, w, h) == "decord":
-        stream = _decord_frames(path)
+        stream = _decord_frames(path, scale_to)
         if decoder == "auto":  # decord 0.6.0 fails on some frame sizes (row alignment): fall back
-            stream = _fallback_to_opencv(stream, path)
+            stream = _fallback_to_opencv(stream, path, scale_to)
     else:
-        stream = _opencv_frames(path)
+        stream = _scaled(_opencv_frames(path), scale_to)
     n = 0
     for frame in stream:
         yield frame
@@ -144,6 +153,7 @@ def iter_frames(path: str | Path, decoder: str = "auto", max_frames: int = 0) ->
         raise DecodeError(f"truncated: decoded {n} of the {expected} frames its header announces")
 
 
-def read_video(path: str | Path, decoder: str = "auto", max_frames: int = 0) -> np.ndarray:
+def read_video(path: str | Path, decoder: str = "auto", max_frames: int = 0,
+               scale_to: tuple[int, int] | None = None) -> np.ndarray:
     """Every frame at once, (T, H, W, 3) uint8 — for small files and tests."""
-    return np.stack(list(iter_frames(path, decoder, max_frames)))
+    return np.stack(list(iter_frames(path, decoder, max_frames, scale_to)))

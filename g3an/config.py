@@ -266,6 +266,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise _Invalid(key, value, "an integer")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise _Invalid(key, value, "a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _Invalid(key, value, "a number")
         return float(value)

@@ -244,3 +244,46 @@ def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: in
 
 def env_without(*names: str) -> dict:
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+# --- tiny training runs ------------------------------------------------------------------------
+
+TINY = {"model.width": 0.0625, "model.size": 32, "model.attention_after": 2, "preprocess.size": 32,
+        "loader.batch_size": 4, "loader.workers": 0, "loader.shuffle_buffer": 8, "train.steps": 6,
+        "train.ckpt_every": 3, "train.log_every": 2, "train.sample_every": 3, "train.ema_beta": 0.9,
+        "download.synthetic.subjects": 3, "download.synthetic.frames": 48, "preprocess.workers": 0,
+        "preprocess.shard_size": 4, "preprocess.test_fraction": 0.34}
+
+
+def tiny_overrides(**extra) -> list[str]:
+    """``--set`` strings for a CPU run that takes seconds: width 1/16, 32 px, batch 4."""
+    merged = {**TINY, **{k.replace("__", "."): v for k, v in extra.items()}}
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+def tiny_config(**extra):
+    from g3an.config import config_from_dict
+
+    return config_from_dict({}, tiny_overrides(**extra))
+
+
+def make_training_shards(folder: Path, subjects: int = 3) -> Path:
+    """Render a tiny synthetic set and preprocess it into shards at 32 px — the real path."""
+    from pipeline.preprocess import build_shards
+    from pipeline.sources import get_source
+    from pipeline.sources.synthetic import render_dataset
+
+    cfg = tiny_config(download__synthetic__subjects=subjects)
+    render_dataset(folder / "raw", cfg.download.synthetic, seed=0)
+    build_shards(get_source("synthetic"), folder / "raw", folder / "shards", size=32, shard_size=4, workers=0,
+                 test_fraction=0.34, seed=0)
+    return folder / "shards"
+
+
+def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300, **kw):
+    """Run ``g3an-cli`` as a user would, in a subprocess."""
+    import subprocess
+    import sys
+
+    cmd = [str(Path(sys.executable).parent / "g3an-cli"), *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kw)

@@ -38,6 +38,7 @@ def test_overrides_are_typed_like_the_file(tmp_path):
     p.write_text("model:\n  width: 0.5\n")
     cfg = load_config(p, ["model.width=0.25", "train.steps=7", "loader.frame_steps=[1, 2]", "model.preset=reference"])
     assert (cfg.model.width, cfg.train.steps, cfg.loader.frame_steps, cfg.model.preset) == (0.25, 7, (1, 2), "reference")
+    assert load_config(p, ["train.lr_g=1e-3"]).train.lr_g == 0.001  # YAML 1.1 reads 1e-3 as a string
     with pytest.raises(ConfigError, match="train.steps = 'many'"):
         load_config(p, ["train.steps=many"])
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):

@@ -1,0 +1,1 @@
+"""Rendering generated videos: frame grids (``grid.py``)."""

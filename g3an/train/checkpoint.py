@@ -1,0 +1,100 @@
+"""Checkpoints: everything needed to continue a run exactly, written atomically, loaded safely.
+
+A checkpoint holds G, D_V, D_I, the EMA generator, both optimizers, the step and clips seen, every
+RNG state (python, numpy, torch, CUDA, and the run's own sampling generator), the resolved config
+and the hash of the params that shape the run. Files are ``step-NNNNNNN.pt`` in one folder with a
+``latest`` pointer; the last ``keep`` are kept. Loading uses ``torch.load(weights_only=True)``: a
+checkpoint from a stranger can hold tensors and plain containers, never code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from g3an.errors import UserError
+
+LATEST = "latest"
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_safe(path: Path) -> dict:
+    """``torch.load(weights_only=True)``; anything else (a pickle with code, a truncated file) is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: refused — not a safe g3an checkpoint ({first[:200]}); "
+                        "only tensors and plain containers are loaded. Move the file away.") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: not a g3an checkpoint (a {type(obj).__name__}, expected a dict)")
+    return obj
+
+
+def rng_state(gen: torch.Generator) -> dict:
+    np_state = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()),
+                                                    *np_state[2:]),
+             "torch": torch.get_rng_state(), "sampler": gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, gen: torch.Generator) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["sampler"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class CheckpointDir:
+    def __init__(self, folder: Path, keep: int = 3):
+        self.folder, self.keep = Path(folder), keep
+
+    def path(self, step: int) -> Path:
+        return self.folder / f"step-{step:07d}.pt"
+
+    def latest(self) -> Optional[Path]:
+        pointer = self.folder / LATEST
+        if not pointer.exists():
+            return None
+        path = self.folder / pointer.read_text().strip()
+        return path if path.exists() else None
+
+    def save(self, state: dict, step: int) -> Path:
+        path = self.path(step)
+        save_atomic(state, path)
+        fd, tmp = tempfile.mkstemp(prefix=".latest.", dir=self.folder)
+        with os.fdopen(fd, "w") as f:
+            f.write(path.name + "\n")
+        os.replace(tmp, self.folder / LATEST)
+        for old in sorted(self.folder.glob("step-*.pt"))[:-self.keep]:
+            old.unlink()  # our own older checkpoints beyond keep_last
+        return path

@@ -1,0 +1,64 @@
+"""torchrun integration: one process per device; gloo on CPU, NCCL on GPU. Nothing home-made:
+torchrun sets RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR and we call ``init_process_group``."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def pick_device(requested: str, local_rank: int = 0) -> torch.device:
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            from g3an.errors import UserError
+
+            raise UserError("train.device = 'cuda' but no CUDA device is visible; set train.device=cpu or auto")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def init(requested_device: str = "auto", timeout_s: float = 600) -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(requested_device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(seconds=timeout_s))
+    return Dist(rank, world, local_rank, device)
+
+
+def any_flag(flags: list[bool], d: Dist) -> list[bool]:
+    """Element-wise OR of boolean flags across ranks (every rank must call it at the same step)."""
+    if d.world == 1:
+        return flags
+    t = torch.tensor([float(f) for f in flags], device=d.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
+
+
+def barrier(d: Dist) -> None:
+    if d.world > 1:
+        dist.barrier()
+
+
+def shutdown(d: Dist) -> None:
+    if d.world > 1 and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,26 @@
+"""Stage ``train``: shards → checkpoints, generator.pt, dvclive metrics (under torchrun: DDP)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from stages.common import setup
+
+log = logging.getLogger("g3an.train")
+
+
+def main(shards: Optional[str], out: Optional[str], params: str, overrides: Sequence[str]) -> None:
+    cfg = setup(params, overrides)
+    from g3an.train.loop import fit
+
+    shard_dir = Path(shards or Path(cfg.base.data_dir) / "shards" / cfg.base.dataset)
+    out_dir = Path(out or Path(cfg.base.runs_dir) / "train")
+    result = fit(cfg, shard_dir, out_dir)
+    if result.interrupted is not None:
+        log.warning("stopped by signal %d at step %d; checkpoint written — run the same command to resume",
+                    result.interrupted, result.step)
+        sys.exit(128 + result.interrupted)  # non-zero: DVC must not record an unfinished stage as done
+    log.info("done: %d steps, %d clips, %.1f clips/s", result.step, result.clips, result.metrics["clips_per_s"])

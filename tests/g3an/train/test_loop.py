@@ -1,0 +1,153 @@
+import json
+import os
+import pickle
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from g3an.errors import UserError
+from g3an.train.checkpoint import load_safe
+from g3an.train.loop import Diverged, fit
+from tests.helpers import cli, tiny_config, tiny_overrides
+
+
+def _state(run):
+    ckpt = load_safe(run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip())
+    return ckpt
+
+
+def _assert_same_weights(a: dict, b: dict):
+    for part in ("g", "d_v", "d_i", "ema"):
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+    assert a["step"] == b["step"] and a["clips"] == b["clips"]
+
+
+def test_a_few_steps_write_everything_a_user_needs(training_shards, tmp_path):
+    res = fit(tiny_config(), training_shards, tmp_path / "run")
+    assert res.step == 6 and res.clips == 24 and res.interrupted is None
+    assert all(torch.isfinite(torch.tensor(v)) for v in res.metrics.values())
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest", "step-0000003.pt", "step-0000006.pt"]
+    exported = torch.load(run / "generator.pt", weights_only=True)
+    assert exported["n_classes"] == 8 and exported["latent_length"] == 1 and exported["spec"]["width"] == 0.0625
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    metrics = json.loads((run / "live" / "metrics.json").read_text())
+    assert metrics["step"] == 6 and "loss_d_video" in metrics["train"]
+    assert (run / "live" / "plots" / "images" / "samples.png").stat().st_size > 0
+    assert "train params hash" in (run / "config.yaml").read_text()
+
+
+def test_exact_resume_equals_a_straight_run(training_shards, tmp_path):
+    fit(tiny_config(train__steps=7), training_shards, tmp_path / "straight")
+    fit(tiny_config(train__steps=4), training_shards, tmp_path / "resumed")  # stops mid-segment
+    res = fit(tiny_config(train__steps=7), training_shards, tmp_path / "resumed")
+    assert res.step == 7
+    _assert_same_weights(_state(tmp_path / "straight"), _state(tmp_path / "resumed"))
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 7]
+
+
+def test_changed_params_start_fresh_and_keep_the_old_run(training_shards, tmp_path):
+    fit(tiny_config(), training_shards, tmp_path / "run")
+    old = (tmp_path / "run" / "generator.pt").read_bytes()
+    res = fit(tiny_config(train__lr_g=1e-3, train__steps=3), training_shards, tmp_path / "run")
+    assert res.step == 3  # started from 0, not resumed at 6
+    kept = list((tmp_path / "run" / "previous").iterdir())
+    assert len(kept) == 1 and (kept[0] / "generator.pt").read_bytes() == old
+    assert (kept[0] / "checkpoints" / "step-0000006.pt").exists()
+    # a longer run with the same params resumes instead
+    assert fit(tiny_config(train__lr_g=1e-3, train__steps=6), training_shards, tmp_path / "run").step == 6
+    assert len(list((tmp_path / "run" / "previous").iterdir())) == 1
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_malicious_checkpoint_is_refused_not_executed(training_shards, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpts = tmp_path / "run" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    with open(ckpts / "step-0000003.pt", "wb") as f:
+        pickle.dump({"g": _Evil()}, f)
+    (ckpts / "latest").write_text("step-0000003.pt\n")
+    with pytest.raises(UserError, match="refused"):
+        fit(tiny_config(), training_shards, tmp_path / "run")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(training_shards, tmp_path):
+    run = tmp_path / "run"
+    fit(tiny_config(train__steps=3), training_shards, run)
+    path = run / "checkpoints" / "step-0000003.pt"
+    state = torch.load(path, weights_only=True)
+    for k, v in state["g"].items():  # a generator gone bad: every weight NaN
+        if v.is_floating_point():
+            v.fill_(float("nan"))
+    torch.save(state, path)
+    before = path.read_bytes()
+    with pytest.raises(Diverged, match="non-finite loss at step 4.*step-0000003.pt is intact"):
+        fit(tiny_config(), training_shards, run)
+    assert path.read_bytes() == before and sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "latest", "step-0000003.pt"]
+
+
+def _train_cmd(shards, run, **extra):
+    (run.parent / "params.yaml").write_text("base:\n  seed: 0\n")
+    args = ["train", "--shards", str(shards), "--out", str(run), "--params", str(run.parent / "params.yaml")]
+    for s in tiny_overrides(**extra):
+        args += ["--set", s]
+    return args
+
+
+def _popen(args, cwd):
+    import sys
+    from pathlib import Path
+
+    return subprocess.Popen([str(Path(sys.executable).parent / "g3an-cli"), *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(run, step, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        latest = run / "checkpoints" / "latest"
+        if latest.exists() and int(latest.read_text().strip()[5:12]) >= step:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint in time")
+
+
+def test_resume_after_sigkill_between_checkpoints(training_shards, tmp_path):
+    common = dict(train__steps=40, train__ckpt_every=4, loader__workers=2)
+    straight = cli(*_train_cmd(training_shards, tmp_path / "straight", **common), cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    proc = _popen(_train_cmd(training_shards, tmp_path / "killed", **common), tmp_path)
+    _wait_for_checkpoint(tmp_path / "killed", 8, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = int((tmp_path / "killed" / "checkpoints" / "latest").read_text()[5:12])
+    assert killed_at < 40
+    again = cli(*_train_cmd(training_shards, tmp_path / "killed", **common), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"at step {killed_at}" in again.stderr
+    _assert_same_weights(_state(tmp_path / "straight"), _state(tmp_path / "killed"))
+
+
+def test_sigint_writes_a_checkpoint_and_exits_cleanly(training_shards, tmp_path):
+    proc = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), tmp_path)
+    _wait_for_checkpoint(tmp_path / "run", 3, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "checkpoint written" in err
+    step = int((tmp_path / "run" / "checkpoints" / "latest").read_text()[5:12])
+    assert 3 <= step < 400 and not (tmp_path / "run" / "generator.pt").exists()

@@ -25,7 +25,7 @@ import logging
 import shutil
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -50,6 +50,7 @@ class FitResult:
     clips: int
     metrics: dict
     interrupted: Optional[int] = None  # the signal number that stopped the run
+    models: dict = field(default_factory=dict, repr=False)  # g, d_v, d_i, ema (this rank's, unwrapped)
 
 
 class Diverged(UserError):
@@ -275,13 +276,28 @@ def _fit(cfg: Config, shards: Path, out: Path, d: distributed.Dist, progress) ->
             export_generator(out / "generator.pt", g, ema, tz, classes, n_classes, cfg, params_hash, step)
         live.summary.update({f"final/{k}": v for k, v in metrics.items()})
         live.make_summary()
-    return FitResult(step, clips, metrics, stop["signal"])
+    return FitResult(step, clips, metrics, stop["signal"], {"g": g, "d_v": d_v, "d_i": d_i, "ema": ema})
 
 
 def _gather_rng(state: dict, d: distributed.Dist) -> list:
-    """Every rank's RNG state, so each rank resumes its own stream."""
+    """Every rank's RNG state, so each rank resumes its own stream. Tensors travel as plain lists
+    (``all_gather_object`` cannot pickle tensor storages in every torch build)."""
     import torch.distributed as dist
 
+    def plain(x):
+        if isinstance(x, torch.Tensor):
+            return {"__tensor__": x.tolist(), "dtype": str(x.dtype).replace("torch.", "")}
+        if isinstance(x, (list, tuple)):
+            return type(x)(plain(v) for v in x)
+        return {k: plain(v) for k, v in x.items()} if isinstance(x, dict) else x
+
+    def tensors(x):
+        if isinstance(x, dict) and "__tensor__" in x:
+            return torch.tensor(x["__tensor__"], dtype=getattr(torch, x["dtype"]))
+        if isinstance(x, (list, tuple)):
+            return type(x)(tensors(v) for v in x)
+        return {k: tensors(v) for k, v in x.items()} if isinstance(x, dict) else x
+
     states: list = [None] * d.world
-    dist.all_gather_object(states, state)
-    return states
+    dist.all_gather_object(states, plain(state))
+    return [tensors(s) for s in states]

@@ -58,11 +58,12 @@ def preprocess(dataset: Optional[str] = typer.Argument(None, help="Data set (def
 @app.command()
 def train(shards: Optional[str] = typer.Option(None, help="Shard folder (default: <data_dir>/shards/<dataset>)."),
           out: Optional[str] = typer.Option(None, help="Run folder (default: <runs_dir>/train)."),
+          live: Optional[str] = typer.Option(None, help="dvclive metrics/plots folder (default: <out>/live)."),
           params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
-    """Train G³AN from shards; resumes automatically (torchrun for DDP)."""
+    """Train G³AN from shards; resumes automatically. DDP: torchrun --nproc_per_node N $(which g3an-cli) train"""
     from stages.train import main as run
 
-    run(shards, out, params, _overrides(set_))
+    run(shards, out, live, params, _overrides(set_))
 
 
 def main() -> None:

@@ -12,13 +12,14 @@ from stages.common import setup
 log = logging.getLogger("g3an.train")
 
 
-def main(shards: Optional[str], out: Optional[str], params: str, overrides: Sequence[str]) -> None:
+def main(shards: Optional[str], out: Optional[str], live: Optional[str], params: str,
+         overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
     from g3an.train.loop import fit
 
     shard_dir = Path(shards or Path(cfg.base.data_dir) / "shards" / cfg.base.dataset)
     out_dir = Path(out or Path(cfg.base.runs_dir) / "train")
-    result = fit(cfg, shard_dir, out_dir)
+    result = fit(cfg, shard_dir, out_dir, Path(live) if live else None)
     if result.interrupted is not None:
         log.warning("stopped by signal %d at step %d; checkpoint written — run the same command to resume",
                     result.interrupted, result.step)

@@ -5,9 +5,10 @@ Progress is counted in steps and clips seen. One run folder holds:
 
     checkpoints/step-NNNNNNN.pt, checkpoints/latest   (resume state; last ``keep_last`` kept)
     generator.pt                                      (G + EMA + spec: what later stages load)
-    live/metrics.json, live/plots/...                 (dvclive: losses per step, sample grid)
     log.jsonl, config.yaml
     previous/<hash>-<time>/                           (runs set aside when the params changed)
+and a dvclive folder (``live``, default ``<run>/live``): metrics.json, plots/metrics/*.tsv (losses
+per step), plots/images/samples.png (a sample grid of the EMA generator).
 
 ``train.resume: auto`` continues from ``checkpoints/latest`` when its params hash matches and
 otherwise sets the old run aside (never deletes it) and starts fresh. SIGINT/SIGTERM write a
@@ -64,22 +65,22 @@ def read_manifest(shards: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _set_aside(out: Path, old_hash: str) -> Path:
+def _set_aside(out: Path, live: Path, old_hash: str) -> Path:
     dest = out / "previous" / f"{old_hash}-{time.strftime('%Y%m%d-%H%M%S')}"
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("checkpoints", "live", "log.jsonl", "generator.pt", "config.yaml"):
-        if (out / name).exists():
-            shutil.move(str(out / name), str(dest / name))
+    for src in [out / n for n in ("checkpoints", "log.jsonl", "generator.pt", "config.yaml")] + [live]:
+        if src.exists():
+            shutil.move(str(src), str(dest / ("live" if src == live else src.name)))
     return dest
 
 
-def _truncate_logs(out: Path, step: int) -> None:
+def _truncate_logs(out: Path, live: Path, step: int) -> None:
     """After a resume, drop log rows written past the checkpoint (a hard kill can leave some)."""
     logf = out / "log.jsonl"
     if logf.exists():
         rows = [ln for ln in logf.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
         logf.write_text("".join(r + "\n" for r in rows))
-    for tsv in (out / "live" / "plots" / "metrics").rglob("*.tsv"):
+    for tsv in (live / "plots" / "metrics").rglob("*.tsv"):
         lines = tsv.read_text().splitlines()
         if lines:
             col = lines[0].split("\t").index("step")
@@ -104,15 +105,16 @@ def export_generator(path: Path, g: torch.nn.Module, ema: Optional[torch.nn.Modu
                  "params_hash": params_hash, "step": step}, path)
 
 
-def fit(cfg: Config, shards: Path, out: Path, progress: Optional[Callable[..., None]] = None) -> FitResult:
+def fit(cfg: Config, shards: Path, out: Path, live: Optional[Path] = None,
+        progress: Optional[Callable[..., None]] = None) -> FitResult:
     d = distributed.init(cfg.train.device)
     try:
-        return _fit(cfg, Path(shards), Path(out), d, progress)
+        return _fit(cfg, Path(shards), Path(out), Path(live) if live else Path(out) / "live", d, progress)
     finally:
         distributed.shutdown(d)
 
 
-def _fit(cfg: Config, shards: Path, out: Path, d: distributed.Dist, progress) -> FitResult:
+def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Dist, progress) -> FitResult:
     from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
 
     tc, dev = cfg.train, d.device
@@ -149,13 +151,13 @@ def _fit(cfg: Config, shards: Path, out: Path, d: distributed.Dist, progress) ->
             step, clips = int(state["step"]), int(state["clips"])
             log.info("resuming %s at step %d (%d clips seen)", latest, step, clips)
             if d.main:
-                _truncate_logs(out, step)
+                _truncate_logs(out, live_dir, step)
         else:
             distributed.barrier(d)
             if d.main:
                 why = "train.resume is never" if tc.resume != "auto" else \
                     f"the params changed (hash {state.get('params_hash')} → {params_hash})"
-                kept = _set_aside(out, str(state.get("params_hash")))
+                kept = _set_aside(out, live_dir, str(state.get("params_hash")))
                 log.warning("starting fresh: %s; the previous run is kept in %s", why, kept)
             distributed.barrier(d)
     if d.main:
@@ -187,7 +189,7 @@ def _fit(cfg: Config, shards: Path, out: Path, d: distributed.Dist, progress) ->
     if d.main:
         from dvclive import Live
 
-        live = Live(str(out / "live"), resume=step > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+        live = Live(str(live_dir), resume=step > 0, dvcyaml=None, save_dvc_exp=False, report=None)
     fixed = sample_latents(min(8, max(n_classes, 4)), tz, n_classes, torch.Generator().manual_seed(cfg.base.seed), dev)
     if n_classes:
         fixed = (fixed[0], fixed[1], torch.arange(fixed[0].shape[0], device=dev) % n_classes)

@@ -71,6 +71,7 @@ class _Evil:
         return (os.system, ("touch pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_malicious_checkpoint_is_refused_not_executed(training_shards, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ckpts = tmp_path / "run" / "checkpoints"

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.helpers import ROOT, cli
+
+
+def test_help_is_instant_and_lists_every_stage(tmp_path):
+    t = time.perf_counter()
+    r = cli("--help", cwd=tmp_path)
+    took = time.perf_counter() - t
+    assert r.returncode == 0
+    for command in ("download", "preprocess", "train", "config"):
+        assert command in r.stdout
+    assert took < 5  # a loose bound; the import check below is the real guarantee
+    probe = subprocess.run([sys.executable, "-c", "import sys, stages.cli; "
+                            "print(sorted(m for m in ('torch', 'webdataset', 'cv2', 'decord') if m in sys.modules))"],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert probe.stdout.strip() == "[]"
+
+
+def test_config_show_resolves_overrides_and_rejects_bad_ones(tmp_path):
+    params = ROOT / "params.yaml"
+    r = cli("config", "show", "--params", str(params), "--set", "model.width=0.25", "--hash", cwd=tmp_path)
+    assert r.returncode == 0 and "width: 0.25" in r.stdout and "train params hash" in r.stdout
+    bad = cli("config", "show", "--params", str(params), "--set", "model.video_mode=4d", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"error: {params}: model.video_mode = '4d' is invalid: expected one of '1p2d', '2p1d', '3d'"
+
+
+def test_missing_params_file_is_one_line(tmp_path):
+    r = cli("train", cwd=tmp_path)
+    assert r.returncode == 2 and "params.yaml: params file not found" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_committed_params_file_is_valid():
+    from g3an.config import load_config
+
+    cfg = load_config(ROOT / "params.yaml")
+    assert cfg.base.dataset == "synthetic"

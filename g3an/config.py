@@ -175,6 +175,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class RenderConfig:
+    seed: int = 1234
+    n_appearance: int = 2  # C.1: how many z_a, each with n_motion z_m
+    n_motion: int = 3
+    columns: int = 8  # frames shown per row, evenly spaced in time
+    scale: int = 2  # nearest-neighbour upscaling of every frame
+    sweep_appearance_dims: tuple[int, ...] = (0, 1)  # C.3
+    sweep_motion_dims: tuple[int, ...] = (0, 1)
+    sweep_range: float = 2.0  # each swept dimension goes from -range to +range
+    sweep_steps: int = 5
+    latent_lengths: tuple[int, ...] = (1, 2, 3)  # the variable-length figure
+    use_ema: bool = True
+    gif_fps: int = 8
+
+    def __post_init__(self):
+        for key in ("n_appearance", "n_motion", "columns", "scale", "sweep_steps", "gif_fps"):
+            _require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
+        _require(all(0 <= d < 128 for d in self.sweep_appearance_dims), "sweep_appearance_dims",
+                 list(self.sweep_appearance_dims), "dimensions in 0..127")
+        _require(all(0 <= d < 10 for d in self.sweep_motion_dims), "sweep_motion_dims",
+                 list(self.sweep_motion_dims), "dimensions in 0..9")
+        _require(self.sweep_range > 0, "sweep_range", self.sweep_range, "a number > 0")
+        _require(len(self.latent_lengths) >= 1 and all(t >= 1 for t in self.latent_lengths), "latent_lengths",
+                 list(self.latent_lengths), "a non-empty list of integers >= 1")
+
+
+@dataclass(frozen=True)
 class Config:
     base: BaseConfig = field(default_factory=BaseConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
@@ -182,6 +209,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))

@@ -24,3 +24,15 @@ def sample_latents(batch: int, latent_length: int, n_classes: int, gen: torch.Ge
 def pick_frames(video: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """One frame per clip: video (B, 3, T, H, W), index (B,) → (B, 3, H, W)."""
     return video[torch.arange(video.shape[0], device=video.device), :, index.to(video.device)]
+
+
+@torch.no_grad()
+def generate(g: torch.nn.Module, z_a: torch.Tensor, z_m: torch.Tensor, labels: Optional[torch.Tensor] = None,
+             batch: int = 16) -> torch.Tensor:
+    """Run G in batches (eval mode is the caller's choice): (N, 3, T, H, W) in [-1, 1], on the CPU."""
+    device = next(g.parameters()).device
+    out = []
+    for i in range(0, z_a.shape[0], batch):
+        lab = None if labels is None else labels[i:i + batch].to(device)
+        out.append(g(z_a[i:i + batch].to(device), z_m[i:i + batch].to(device), lab).float().cpu())
+    return torch.cat(out)

@@ -66,6 +66,16 @@ def train(shards: Optional[str] = typer.Option(None, help="Shard folder (default
     run(shards, out, live, params, _overrides(set_))
 
 
+@app.command()
+def render(generator: Optional[str] = typer.Option(None, help="Generator export (default: <runs_dir>/train/generator.pt)."),
+           out: Optional[str] = typer.Option(None, help="Output folder (default: <runs_dir>/render)."),
+           params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
+    """Draw the paper's appendix-C figures (PNG grids + GIFs + index.md) from a generator."""
+    from stages.render import main as run
+
+    run(generator, out, params, _overrides(set_))
+
+
 def main() -> None:
     from g3an.errors import UserError
 

@@ -287,3 +287,19 @@ def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300, **
 
     cmd = [str(Path(sys.executable).parent / "g3an-cli"), *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def make_generator_export(path: Path, n_classes: int = 4, preset: str = "paper", seed: int = 0, **model) -> Path:
+    """An untrained tiny generator saved exactly as the train stage exports it."""
+    import torch
+
+    from g3an.models.build import build_models
+    from g3an.train.loop import export_generator
+
+    cfg = tiny_config(model__preset=preset, **{f"model__{k}": v for k, v in model.items()})
+    torch.manual_seed(seed)
+    g, _, _, tz = build_models(cfg.model, cfg.loader, n_classes)
+    ema = g  # an EMA copy is the same architecture; reuse the weights
+    classes = [f"class{i}" for i in range(max(n_classes, 1))]
+    export_generator(path, g, ema, tz, classes, n_classes, cfg, cfg.train_hash(), step=0)
+    return path

@@ -22,3 +22,35 @@ def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0):
     d_v = VideoDiscriminator(loader.clip_length, model.size, model.width, model.d_video_mode, n_classes)
     d_i = ImageDiscriminator(model.size, model.width, n_classes)
     return g, d_v, d_i, tz
+
+
+def load_generator(path, model: ModelConfig | None = None, use_ema: bool = True, device="cpu"):
+    """Rebuild G from a ``generator.pt`` export (weights_only); returns (G in eval mode, export dict).
+
+    With ``model`` given, the export must match its preset, width and size: a mismatch is a one-line
+    UserError naming the file and what was expected.
+    """
+    from pathlib import Path
+
+    from g3an.errors import UserError
+    from g3an.train.checkpoint import load_safe
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: generator not found; run `g3an-cli train` (or `dvc repro train`) first")
+    blob = load_safe(path)
+    if blob.get("format") != "g3an-generator/1" or "spec" not in blob:
+        raise UserError(f"{path}: not a g3an generator export (expected runs/train/generator.pt written by train)")
+    spec = G3Spec(**blob["spec"])
+    if model is not None and (spec.preset, spec.width, spec.size) != (model.preset, model.width, model.size):
+        raise UserError(f"{path}: trained with preset={spec.preset} width={spec.width} size={spec.size}, "
+                        f"but params expect preset={model.preset} width={model.width} size={model.size}; "
+                        "retrain or set model.* to match")
+    g = Generator(spec)
+    weights = blob["ema"] if use_ema and blob.get("ema") is not None else blob["g"]
+    try:
+        g.load_state_dict(weights)
+    except RuntimeError as e:
+        raise UserError(f"{path}: weights do not fit preset={spec.preset} width={spec.width} "
+                        f"conditional={bool(spec.n_classes)} ({str(e).splitlines()[0]})") from None
+    return g.to(device).eval(), blob

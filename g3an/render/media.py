@@ -1,0 +1,75 @@
+"""Writing what people look at: captioned frame-grid PNGs and animated GIFs. Text is drawn with
+OpenCV's built-in Hershey font, so the same inputs give the same bytes on every machine."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+TEXT_SCALE = 0.45
+TITLE_SCALE = 0.6
+INK = (20, 20, 20)
+
+
+def _text_size(text: str, scale: float) -> tuple[int, int]:
+    (w, h), base = cv2.getTextSize(text, FONT, scale, 1)
+    return w, h + base
+
+
+def captioned(grid: np.ndarray, row_height: int, gutter: int, captions: Sequence[str], title: str) -> np.ndarray:
+    """Add a title bar above and a caption column left of a grid whose rows are ``row_height`` tall."""
+    pad = 8
+    cap_w = max([_text_size(c, TEXT_SCALE)[0] for c in captions] + [0]) + 2 * pad
+    title_h = _text_size(title, TITLE_SCALE)[1] + 2 * pad
+    h, w = grid.shape[:2]
+    out = np.full((h + title_h, max(w + cap_w, _text_size(title, TITLE_SCALE)[0] + 2 * pad), 3), 255, np.uint8)
+    out[title_h:, cap_w:cap_w + w] = grid
+    cv2.putText(out, title, (pad, title_h - pad - 2), FONT, TITLE_SCALE, INK, 1, cv2.LINE_AA)
+    for r, text in enumerate(captions):
+        th = _text_size(text, TEXT_SCALE)[1]
+        y = title_h + gutter + r * (row_height + gutter) + (row_height + th) // 2 - 2
+        cv2.putText(out, text, (pad, y), FONT, TEXT_SCALE, INK, 1, cv2.LINE_AA)
+    return out
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Atomic PNG write (fixed compression: identical pixels give identical bytes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    assert ok
+    _write_bytes(path, buf.tobytes())
+
+
+def write_gif(path: Path, frames: np.ndarray, fps: int = 8, scale: int = 2) -> None:
+    """frames (T, H, W, 3) uint8 → an endlessly looping GIF, one GIF frame per video frame."""
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    images = [Image.fromarray(f) for f in frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gif", dir=path.parent)
+    os.close(fd)
+    try:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
+                       loop=0, optimize=False, disposal=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,40 @@
+"""Stage ``render``: generator.pt → the appendix-C figures (PNG + GIFs) and an index."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Optional, Sequence
+
+from stages.common import Progress, setup
+
+log = logging.getLogger("g3an.render")
+
+
+def main(generator: Optional[str], out: Optional[str], params: str, overrides: Sequence[str]) -> None:
+    cfg = setup(params, overrides)
+    import torch
+
+    from g3an.models.build import load_generator
+    from g3an.render.render import render_all
+
+    torch.set_grad_enabled(False)
+    path = Path(generator or Path(cfg.base.runs_dir) / "train" / "generator.pt")
+    g, export = load_generator(path, cfg.model, use_ema=cfg.render.use_ema)
+    out_dir = Path(out or Path(cfg.base.runs_dir) / "render")
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with Progress() as bar:
+            entries = render_all(g, export, cfg.render, tmp, lambda d, t: bar.update("render", d, t))
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("%d figures in %s (index: %s)", len(entries), out_dir, out_dir / "index.md")

@@ -202,6 +202,29 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    seed: int = 4321
+    evaluator_steps: int = 400
+    evaluator_batch: int = 32
+    evaluator_lr: float = 1e-3
+    evaluator_width: int = 16
+    n_fake: int = 256  # generated clips per metric
+    n_real: int = 256  # real clips per split
+    batch: int = 32
+    disentangle_sets: int = 8  # grids of 4 z_a × 4 z_m
+    i3d_or_resnext_weights: str = ""  # a 3D ResNeXt-101 Kinetics weights file → the paper's FID protocol
+    resnext_fakes: int = 5000
+    cache_dir: str = ""  # real-data feature statistics; default <runs_dir>/eval-cache
+
+    def __post_init__(self):
+        for key in ("evaluator_steps", "evaluator_batch", "evaluator_width", "n_fake", "n_real", "batch",
+                    "disentangle_sets", "resnext_fakes"):
+            _require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
+        _require(self.n_fake >= 2 and self.n_real >= 2, "n_fake", self.n_fake, "at least 2 (a covariance needs two)")
+        _require(self.evaluator_lr > 0, "evaluator_lr", self.evaluator_lr, "a number > 0")
+
+
+@dataclass(frozen=True)
 class Config:
     base: BaseConfig = field(default_factory=BaseConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
@@ -209,6 +232,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
 
     def to_dict(self) -> dict:

@@ -30,7 +30,7 @@ def pick_frames(video: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def generate(g: torch.nn.Module, z_a: torch.Tensor, z_m: torch.Tensor, labels: Optional[torch.Tensor] = None,
              batch: int = 16) -> torch.Tensor:
     """Run G in batches (eval mode is the caller's choice): (N, 3, T, H, W) in [-1, 1], on the CPU."""
-    device = next(g.parameters()).device
+    device = next(iter(list(g.parameters()) + list(g.buffers())), torch.empty(0)).device
     out = []
     for i in range(0, z_a.shape[0], batch):
         lab = None if labels is None else labels[i:i + batch].to(device)

@@ -6,7 +6,9 @@ Each sample in a shard is one whole video; the loader cuts one clip per video vi
 none fits, the largest step that fits is used (≥ 1); a video shorter than T frames is padded by
 repeating its last frame (``padded`` counts them).
 
-Batches are uint8 ``(B, T, H, W, 3)`` tensors plus int64 labels (−1 when unlabelled); they cross
+Batches are uint8 ``(B, T, H, W, 3)`` tensors plus int64 labels (−1 when unlabelled) — shape (B,),
+or (B, 1 + K) when ``meta_labels`` asks for K more per-video labels (e.g. the synthetic set's
+appearance factors, or the subject), each mapped through its vocabulary (−1 if absent); they cross
 the DataLoader's worker pipes as uint8 and become float in the consumer (``to_model_input``).
 
 Streams are endless and split into **segments** of a fixed number of batches: segment ``s`` of a
@@ -63,8 +65,10 @@ class ClipStream(IterableDataset):
     """Endless batches of clips for the current ``segment`` (set it before iterating)."""
 
     def __init__(self, shards: Sequence[str], clip_length: int = 16, frame_steps: Sequence[int] = (2, 3),
-                 batch_size: int = 16, shuffle_buffer: int = 64, seed: int = 0, shard_mode: str = "split"):
+                 batch_size: int = 16, shuffle_buffer: int = 64, seed: int = 0, shard_mode: str = "split",
+                 meta_labels: Sequence[tuple[str, Sequence[str]]] = ()):
         super().__init__()
+        self.meta_labels = [(key, {v: i for i, v in enumerate(vocab)}) for key, vocab in meta_labels]
         self.shards = list(shards)
         self.clip_length, self.frame_steps = clip_length, tuple(frame_steps)
         self.batch_size, self.shuffle_buffer = batch_size, shuffle_buffer
@@ -105,7 +109,10 @@ class ClipStream(IterableDataset):
             meta = wds.autodecode.json.loads(sample["json"])
             idx = clip_indices(frames.shape[0], self.clip_length, self.frame_steps, rng)
             batch_frames.append(frames[idx])
-            batch_labels.append(int(meta.get("label_index", -1)))
+            label = int(meta.get("label_index", -1))
+            if self.meta_labels:
+                label = [label] + [vocab.get(str(meta.get(key)), -1) for key, vocab in self.meta_labels]
+            batch_labels.append(label)
             if len(batch_frames) == self.batch_size:
                 yield torch.from_numpy(np.stack(batch_frames)), torch.tensor(batch_labels, dtype=torch.int64)
                 batch_frames, batch_labels = [], []
@@ -132,3 +139,9 @@ def to_model_input(frames: torch.Tensor, device: torch.device | str = "cpu") -> 
     """uint8 (B, T, H, W, 3) → float (B, 3, T, H, W) in [-1, 1], converted on the consumer side."""
     x = frames.to(device, non_blocking=True).permute(0, 4, 1, 2, 3).float()
     return x.div_(127.5).sub_(1.0)
+
+
+def iter_videos_once(shards: Sequence[str]) -> Iterator[tuple[np.ndarray, dict]]:
+    """Every video of the shards exactly once, in shard order: (frames (N, H, W, 3) uint8, metadata)."""
+    for sample in wds.tarfile_to_samples()(iter([{"url": u} for u in shards])):
+        yield wds.autodecode.npy_loads(sample["frames.npy"]), wds.autodecode.json.loads(sample["json"])

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(help="G³AN pipeline: download → preprocess → train (each also a DVC stage).",
+app = typer.Typer(help="G³AN pipeline: download → preprocess → train → train-evaluator → evaluate → render (each a DVC stage).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -64,6 +64,29 @@ def train(shards: Optional[str] = typer.Option(None, help="Shard folder (default
     from stages.train import main as run
 
     run(shards, out, live, params, _overrides(set_))
+
+
+@app.command("train-evaluator")
+def train_evaluator(shards: Optional[str] = typer.Option(None, help="Shard folder (default: <data_dir>/shards/<dataset>)."),
+                    out: Optional[str] = typer.Option(None, help="Evaluator file (default: <runs_dir>/evaluator/evaluator.pt)."),
+                    metrics: Optional[str] = typer.Option(None, help="Accuracy JSON (default: beside --out)."),
+                    params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
+    """Train the judge network (motion + appearance heads) on the real training shards."""
+    from stages.train_evaluator import main as run
+
+    run(shards, out, metrics, params, _overrides(set_))
+
+
+@app.command()
+def evaluate(generator: Optional[str] = typer.Option(None, help="Generator export (default: <runs_dir>/train/generator.pt)."),
+             evaluator: Optional[str] = typer.Option(None, help="Evaluator (default: <runs_dir>/evaluator/evaluator.pt)."),
+             shards: Optional[str] = typer.Option(None, help="Shard folder (default: <data_dir>/shards/<dataset>)."),
+             out: Optional[str] = typer.Option(None, help="metrics.json (default: <runs_dir>/evaluate/metrics.json)."),
+             params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
+    """Score a generator: Fréchet distance, accuracy, entropies, ACD, disentanglement (+ paper FID with weights)."""
+    from stages.evaluate import main as run
+
+    run(generator, evaluator, shards, out, params, _overrides(set_))
 
 
 @app.command()

@@ -300,6 +300,15 @@ def make_generator_export(path: Path, n_classes: int = 4, preset: str = "paper",
     torch.manual_seed(seed)
     g, _, _, tz = build_models(cfg.model, cfg.loader, n_classes)
     ema = g  # an EMA copy is the same architecture; reuse the weights
-    classes = [f"class{i}" for i in range(max(n_classes, 1))]
+    from g3an.config import SYNTHETIC_ACTIONS
+
+    classes = list(SYNTHETIC_ACTIONS[:max(n_classes, 1)])  # the tiny config's data set is synthetic
     export_generator(path, g, ema, tz, classes, n_classes, cfg, cfg.train_hash(), step=0)
     return path
+
+
+def RendererGenerator(classes, size: int = 32, frames: int = 16, ignore_motion: bool = False):
+    """The synthetic renderer as a generator (the library's oracle), at the fixtures' 32 px."""
+    from g3an.metrics.oracle import RendererGenerator as Oracle
+
+    return Oracle(classes, size, frames, ignore_motion).eval()

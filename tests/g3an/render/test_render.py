@@ -41,7 +41,7 @@ def test_every_figure_and_its_geometry(rendered):
         png = np.asarray(Image.open(out / entries[name]["png"]))
         grid_h = n * 32 + (n + 1) * 2  # rows × 32 px frames + gutters, below the title bar
         assert png.shape[0] > grid_h and png.shape[0] - grid_h < 40
-    assert entries["c2_conditional"]["rows"][0]["caption"] == "subject 0, class0, z_m 0"
+    assert entries["c2_conditional"]["rows"][0]["caption"] == "subject 0, up, z_m 0"
     assert (out / "index.md").read_text().count("![") == 8
 
 

@@ -1,0 +1,233 @@
+"""Score a trained generator: sample seeded fakes, run the evaluator (and, with user-supplied
+weights, the paper's 3D ResNeXt-101) on fakes and real clips, compute every registered metric.
+
+Real-data statistics are cached under a hash of the shards (names, sizes, manifest), the
+extractor's weights and the protocol (clip length, frame steps, resolution, N, seed), written
+atomically, and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from g3an.config import Config
+from g3an.errors import UserError
+from g3an.metrics import METRICS, register
+from g3an.metrics import acd, disentangle
+from g3an.metrics.evaluator import load_evaluator, predict, file_digest
+from g3an.metrics.frechet import frechet_distance, statistics
+from g3an.models.build import load_generator
+from g3an.render.grid import to_uint8
+from g3an.sampling import generate, sample_latents
+from g3an.train.checkpoint import load_safe, save_atomic
+
+log = logging.getLogger("g3an.evaluate")
+
+
+@dataclass
+class Context:
+    cfg: Config
+    protocol: dict
+    classes: list
+    n_classes: int
+    heads: list
+    real: dict  # split → cached statistics
+    fake: dict = field(default_factory=dict)
+    g: Optional[torch.nn.Module] = None
+    evaluator: Optional[torch.nn.Module] = None
+    latent_length: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+def _entropies(probs: torch.Tensor) -> tuple[float, float]:
+    p = probs.double().clamp_min(1e-12)
+    intra = float(-(p * p.log()).sum(1).mean())
+    marginal = p.mean(0)
+    return intra, float(-(marginal * marginal.log()).sum())
+
+
+@torch.no_grad()
+def _run_evaluator(evaluator, videos: torch.Tensor, batch: int) -> dict:
+    out = {"feature": [], "motion_probs": [], "frame_embedding": [], "appearance": {}}
+    for i in range(0, videos.shape[0], batch):
+        p = predict(evaluator, videos[i:i + batch])
+        out["feature"].append(p["feature"])
+        out["motion_probs"].append(p["motion_probs"])
+        out["frame_embedding"].append(p["frame_embedding"])
+        for k, v in p["appearance"].items():
+            out["appearance"].setdefault(k, []).append(v)
+    return {"feature": torch.cat(out["feature"]), "motion_probs": torch.cat(out["motion_probs"]),
+            "frame_embedding": torch.cat(out["frame_embedding"]),
+            "appearance": {k: torch.cat(v) for k, v in out["appearance"].items()}}
+
+
+def _summary(videos_uint8: np.ndarray, ev: dict, labels: Optional[torch.Tensor]) -> dict:
+    mu, sigma = statistics(ev["feature"])
+    intra, inter = _entropies(ev["motion_probs"])
+    s = {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma), "n": int(ev["feature"].shape[0]),
+         "intra_entropy": intra, "inter_entropy": inter, "acd_feat": acd.acd_feat(ev["frame_embedding"])["value"]}
+    colour = acd.acd_color(videos_uint8)
+    s["acd_color"], s["acd_color_coverage"] = colour["value"], colour["coverage"]
+    if labels is not None:
+        ok = labels >= 0
+        s["accuracy"] = float((ev["motion_probs"].argmax(1)[ok] == labels[ok]).float().mean()) if ok.any() else None
+    return s
+
+
+def real_clips(shards: Path, split: str, n: int, cfg: Config, clip_length: int, seed: int):
+    """``n`` seeded real clips of a split: float (N, 3, T, H, W) and labels (N,)."""
+    from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
+
+    stream = ClipStream(list_shards(Path(shards) / split), clip_length, cfg.loader.frame_steps, 32,
+                        cfg.loader.shuffle_buffer, seed)
+    frames, labels = [], []
+    for f, lab in ClipLoader(stream, math.ceil(n / 32), 0).segment(0):
+        frames.append(f)
+        labels.append(lab)
+    return to_model_input(torch.cat(frames)[:n]), torch.cat(labels)[:n]
+
+
+def _shards_fingerprint(shards: Path) -> str:
+    h = hashlib.sha256()
+    for split in ("train", "test"):
+        for p in sorted((Path(shards) / split).glob("*")):
+            h.update(f"{split}/{p.name}:{p.stat().st_size}".encode())
+        m = Path(shards) / split / "manifest.json"
+        if m.exists():
+            h.update(m.read_bytes())
+    return h.hexdigest()
+
+
+def real_statistics(ctx: Context, shards: Path, cache_dir: Path, evaluator_digest: str) -> tuple[dict, bool]:
+    """Statistics of the real train and test clips, from the cache when present."""
+    cfg = ctx.cfg
+    key = json.dumps({"shards": _shards_fingerprint(shards), "extractor": evaluator_digest, "protocol": ctx.protocol,
+                      "n_real": cfg.eval.n_real, "seed": cfg.eval.seed}, sort_keys=True)
+    path = Path(cache_dir) / f"real-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+    if path.exists():
+        return load_safe(path)["stats"], True
+    stats = {}
+    for split in ("train", "test"):
+        videos, labels = real_clips(shards, split, cfg.eval.n_real, cfg, ctx.protocol["clip_length"], cfg.eval.seed)
+        ev = _run_evaluator(ctx.evaluator, videos, cfg.eval.batch)
+        stats[split] = _summary(to_uint8(videos), ev, labels if ctx.n_classes else None)
+    save_atomic({"key": key, "stats": stats}, path)
+    return stats, False
+
+
+def _record(ctx: Context, value, n_fake: Optional[int] = None, n_real: Optional[int] = None, **extra) -> dict:
+    return {"value": value, "n_fake": n_fake if n_fake is not None else ctx.cfg.eval.n_fake,
+            "n_real": n_real if n_real is not None else ctx.real["test"]["n"], **ctx.protocol, **extra}
+
+
+@register("fd")
+def fd_metric(ctx: Context) -> dict:
+    r, f = ctx.real, ctx.fake["stats"]
+    dim = r["test"]["mu"].shape[0]
+    name = f"fd_cls{dim}_{ctx.protocol['clip_length']}f"
+    return {name: _record(ctx, frechet_distance(f["mu"], f["sigma"], r["test"]["mu"], r["test"]["sigma"]),
+                          floor_real_train_vs_test=frechet_distance(r["train"]["mu"], r["train"]["sigma"],
+                                                                    r["test"]["mu"], r["test"]["sigma"]),
+                          note="Fréchet distance in our evaluator's feature space: not comparable to published FID/FVD")}
+
+
+@register("classification")
+def classification_metrics(ctx: Context) -> dict:
+    f, r, t = ctx.fake["stats"], ctx.real["test"], ctx.protocol["clip_length"]
+    out = {f"intra_entropy_cls_{t}f": _record(ctx, f["intra_entropy"], real_test=r["intra_entropy"],
+                                              note="mean H(p(y|x)); lower = more confident"),
+           f"inter_entropy_cls_{t}f": _record(ctx, f["inter_entropy"], real_test=r["inter_entropy"],
+                                              maximum=math.log(max(2, len(ctx.classes))),
+                                              note="H(mean p(y|x)); higher = more diverse")}
+    if ctx.n_classes:
+        out[f"acc_cls_{t}f"] = _record(ctx, f["accuracy"], real_test=r.get("accuracy"), chance=1 / ctx.n_classes,
+                                       note="generated clips classified as their requested class")
+    return out
+
+
+@register("acd")
+def acd_metrics(ctx: Context) -> dict:
+    f, r, t = ctx.fake["stats"], ctx.real["test"], ctx.protocol["clip_length"]
+    return {f"acd_color_{t}f": _record(ctx, f["acd_color"], coverage=f["acd_color_coverage"],
+                                       real_test=r["acd_color"], real_test_coverage=r["acd_color_coverage"],
+                                       note="mean foreground colour drift across frames (0-255); lower = consistent"),
+            f"acd_feat_{t}f": _record(ctx, f["acd_feat"], real_test=r["acd_feat"],
+                                      note="per-frame evaluator embedding drift; lower = consistent")}
+
+
+def disentanglement_scores(ctx: Context, g: torch.nn.Module) -> dict:
+    cfg = ctx.cfg
+    gen = torch.Generator().manual_seed(cfg.eval.seed + 1)
+    z_a, z_m, classes = disentangle.grid_latents(cfg.eval.disentangle_sets, ctx.n_classes, ctx.latent_length, gen)
+    za, zm, lab = disentangle.expand(z_a, z_m, classes)
+    ev = _run_evaluator(ctx.evaluator, generate(g, za, zm, lab, cfg.eval.batch), cfg.eval.batch)
+    shape = (cfg.eval.disentangle_sets, disentangle.GRID, disentangle.GRID)
+    app = disentangle.appearance_codes(ev["appearance"], ctx.heads).reshape(shape).numpy()
+    mot = ev["motion_probs"].argmax(1).reshape(shape).numpy()
+    return disentangle.scores(app, mot, None if classes is None else classes.numpy())
+
+
+@register("disentanglement")
+def disentanglement_metrics(ctx: Context) -> dict:
+    """On the synthetic set the renderer itself (the oracle) is scored too: the ceiling the
+    evaluator allows, to read the model's scores against."""
+    s = disentanglement_scores(ctx, ctx.g)
+    oracle = {}
+    from g3an.config import SYNTHETIC_ACTIONS
+
+    if ctx.extra.get("dataset") == "synthetic" and ctx.n_classes and set(ctx.classes) <= set(SYNTHETIC_ACTIONS):
+        from g3an.metrics.oracle import RendererGenerator
+
+        oracle = disentanglement_scores(ctx, RendererGenerator(ctx.classes, ctx.protocol["resolution"],
+                                                               ctx.protocol["clip_length"]))
+    t, n = ctx.protocol["clip_length"], 16 * ctx.cfg.eval.disentangle_sets
+    heads = "+".join(h for h, _ in ctx.heads)
+    return {f"dis_{k}_{t}f": _record(ctx, v, n_fake=n, n_real=0, appearance_heads=heads,
+                                     **({"oracle": oracle[k]} if oracle else {})) for k, v in s.items()}
+
+
+def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Path, cache_dir: Path,
+             progress: Optional[Callable[[str], None]] = None) -> dict:
+    say = progress or (lambda msg: None)
+    g, export = load_generator(generator_path, cfg.model)
+    evaluator, blob = load_evaluator(evaluator_path)
+    if blob["config"]["size"] != export["spec"]["size"]:
+        raise UserError(f"{evaluator_path}: trained on {blob['config']['size']} px clips but the generator makes "
+                        f"{export['spec']['size']} px; retrain the evaluator on the same shards")
+    tz = export["latent_length"]
+    frames = g.spec.frames(tz)
+    protocol = {"resolution": export["spec"]["size"], "clip_length": frames,
+                "frame_steps": list(cfg.loader.frame_steps),
+                "extractor": f"g3an evaluator {file_digest(evaluator_path)}"}
+    ctx = Context(cfg, protocol, export["classes"], export["n_classes"], [(k, len(v)) for k, v in blob["heads"]],
+                  real={}, g=g, evaluator=evaluator, latent_length=tz,
+                  extra={"dataset": export["config"]["base"]["dataset"]})
+    say("real statistics")
+    ctx.real, hit = real_statistics(ctx, shards, cache_dir, protocol["extractor"])
+    log.info("real-data statistics: %s", "cache hit" if hit else "computed and cached")
+    say("generating")
+    gen = torch.Generator().manual_seed(cfg.eval.seed)
+    z_a, z_m, labels = sample_latents(cfg.eval.n_fake, tz, ctx.n_classes, gen)
+    videos = generate(g, z_a, z_m, labels, cfg.eval.batch)
+    ctx.fake = {"stats": _summary(to_uint8(videos), _run_evaluator(evaluator, videos, cfg.eval.batch), labels)}
+    results: dict = {}
+    for name, metric in METRICS.items():
+        say(name)
+        results.update(metric(ctx))
+    if cfg.eval.i3d_or_resnext_weights:
+        from g3an.metrics.resnext import paper_fvd
+
+        say("fvd (3D ResNeXt-101)")
+        results.update(paper_fvd(ctx, shards, Path(cfg.eval.i3d_or_resnext_weights), cache_dir))
+    results["_meta"] = {"generator_step": export.get("step"), "real_stats_cache_hit": hit,
+                        "generator": str(generator_path), "evaluator_test_accuracy": blob["info"].get("test_accuracy")}
+    return results

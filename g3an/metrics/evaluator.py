@@ -1,0 +1,152 @@
+"""The judge network, trained on the real training shards: it stands in for the Kinetics-pretrained
+extractors that cannot be downloaded here.
+
+A per-frame 2D encoder (keeps position: its last map is flattened, not pooled) gives a frame
+embedding; a temporal 1D-conv head over the frame embeddings gives the **video feature** (the
+space of ``fd_cls*``) and the motion/class logits. **Appearance heads** classify every frame:
+on the synthetic set the ground-truth factors (shape, colour, size, background); on real sets the
+training subject (UvA-NEMO's motion head is its deliberate/spontaneous label). Appearance is
+predicted per frame and averaged, so it cannot lean on motion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from g3an.errors import UserError
+
+log = logging.getLogger("g3an.evaluator")
+EMBED, FEATURE = 128, 256
+
+
+def appearance_heads(manifest: dict) -> list[tuple[str, list[str]]]:
+    """(metadata key, vocabulary) of each appearance head for this data set."""
+    if manifest["dataset"] == "synthetic":
+        from pipeline.sources.synthetic import FACTORS
+
+        return [(k, list(v)) for k, v in FACTORS.items()]
+    return [("subject", sorted(manifest["per_subject"]))]
+
+
+class Evaluator(nn.Module):
+    def __init__(self, size: int, n_motion: int, heads: list[tuple[str, int]], width: int = 32):
+        super().__init__()
+        self.config = {"size": size, "n_motion": n_motion, "heads": [list(h) for h in heads], "width": width}
+        layers, cin, s = [], 3, size
+        for i, cout in enumerate((width, 2 * width, 4 * width, 4 * width)):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1)] + ([nn.BatchNorm2d(cout)] if i else []) + [nn.LeakyReLU(0.2)]
+            cin, s = cout, s // 2
+        self.frames = nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * s * s, EMBED), nn.LeakyReLU(0.2))
+        m = width // 2  # motion branch: direction-selective 3D convs, pooled over space and time
+        self.temporal = nn.Sequential(
+            nn.Conv3d(3, m, (3, 4, 4), (1, 2, 2), (1, 1, 1)), nn.LeakyReLU(0.2),
+            nn.Conv3d(m, 2 * m, (3, 4, 4), (1, 2, 2), (1, 1, 1)), nn.BatchNorm3d(2 * m), nn.LeakyReLU(0.2),
+            nn.Conv3d(2 * m, 4 * m, (3, 4, 4), (2, 2, 2), (1, 1, 1)), nn.BatchNorm3d(4 * m), nn.LeakyReLU(0.2),
+            nn.Conv3d(4 * m, FEATURE, (3, 3, 3), (2, 1, 1), (1, 1, 1)), nn.LeakyReLU(0.2))
+        self.motion = nn.Linear(FEATURE, max(1, n_motion))
+        self.appearance = nn.ModuleDict({name: nn.Linear(EMBED, n) for name, n in heads})
+
+    def forward(self, video: torch.Tensor) -> dict:
+        """video (B, 3, T, H, W) in [-1, 1]."""
+        b, _, t, h, w = video.shape
+        emb = self.frames(video.transpose(1, 2).reshape(b * t, 3, h, w)).reshape(b, t, EMBED)  # (B, T, E)
+        feat = self.temporal(video).mean((2, 3, 4))  # (B, F)
+        return {"frame_embedding": emb, "feature": feat, "motion": self.motion(feat),
+                "appearance": {k: head(emb) for k, head in self.appearance.items()}}  # (B, T, n)
+
+
+def _loss(out: dict, labels: torch.Tensor) -> torch.Tensor:
+    """labels (B, 1 + K): motion class, then one label per appearance head (−1 = unknown)."""
+    loss = F.cross_entropy(out["motion"], labels[:, 0], ignore_index=-1) if (labels[:, 0] >= 0).any() else 0.0
+    for k, (name, logits) in enumerate(out["appearance"].items(), start=1):
+        target = labels[:, k][:, None].expand(-1, logits.shape[1])
+        if (target >= 0).any():
+            loss = loss + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-1)
+    return loss
+
+
+def predict(model: Evaluator, video: torch.Tensor) -> dict:
+    """Discrete predictions: motion (B,), appearance {head: (B,)} from frame-averaged logits."""
+    out = model(video)
+    return {**out, "motion_logits": out["motion"], "motion": out["motion"].argmax(1),
+            "motion_probs": out["motion"].softmax(1),
+            "appearance": {k: v.mean(1).argmax(1) for k, v in out["appearance"].items()}}
+
+
+def train_evaluator(shards: Path, manifest: dict, steps: int, batch: int, lr: float, width: int, seed: int,
+                    clip_length: int, frame_steps, workers: int = 2,
+                    progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[Evaluator, dict]:
+    from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
+
+    heads = appearance_heads(manifest)
+    torch.manual_seed(seed)
+    model = Evaluator(manifest["resolution"][0], len(manifest["classes"]), [(k, len(v)) for k, v in heads], width)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    stream = ClipStream(list_shards(Path(shards) / "train"), clip_length, frame_steps, batch, 64, seed,
+                        meta_labels=heads)
+    model.train()
+    loss_value = float("nan")
+    for step, (frames, labels) in enumerate(ClipLoader(stream, steps, workers).segment(0), start=1):
+        loss = _loss(model(to_model_input(frames)), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_value = float(loss.detach())
+        if progress:
+            progress(step, steps, loss_value)
+    model.eval()
+    return model, {"heads": heads, "final_loss": loss_value}
+
+
+@torch.no_grad()
+def split_accuracy(model: Evaluator, shards: Path, heads, clip_length: int, frame_steps, n: int, seed: int) -> dict:
+    """Accuracy of every head on ``n`` clips of the test split (video-level)."""
+    from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
+
+    stream = ClipStream(list_shards(Path(shards) / "test"), clip_length, frame_steps, 32, 64, seed, meta_labels=heads)
+    hits: dict[str, list] = {"motion": []}
+    for frames, labels in ClipLoader(stream, max(1, -(-n // 32)), 0).segment(0):
+        p = predict(model, to_model_input(frames))
+        hits["motion"].append(p["motion"][labels[:, 0] >= 0] == labels[:, 0][labels[:, 0] >= 0])
+        for k, (name, _) in enumerate(heads, start=1):
+            ok = labels[:, k] >= 0
+            hits.setdefault(name, []).append(p["appearance"][name][ok] == labels[:, k][ok])
+    return {k: round(float(torch.cat(v).float().mean()), 4) if torch.cat(v).numel() else None for k, v in hits.items()}
+
+
+def save_evaluator(path: Path, model: Evaluator, info: dict) -> None:
+    from g3an.train.checkpoint import save_atomic
+
+    save_atomic({"format": "g3an-evaluator/1", "state": model.state_dict(), "config": model.config,
+                 "heads": [[k, list(v)] for k, v in info["heads"]], "info": json.loads(json.dumps(info))}, path)
+
+
+def load_evaluator(path: Path) -> tuple[Evaluator, dict]:
+    from g3an.train.checkpoint import load_safe
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: evaluator not found; run `g3an-cli train-evaluator` first")
+    blob = load_safe(path)
+    if blob.get("format") != "g3an-evaluator/1":
+        raise UserError(f"{path}: not a g3an evaluator (expected runs/evaluator/evaluator.pt)")
+    c = blob["config"]
+    model = Evaluator(c["size"], c["n_motion"], [tuple(h) for h in c["heads"]], c["width"])
+    model.load_state_dict(blob["state"])
+    return model.eval(), blob
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]

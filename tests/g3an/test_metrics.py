@@ -1,0 +1,122 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from g3an.config import SYNTHETIC_ACTIONS
+from g3an.metrics import acd
+from g3an.metrics.evaluate import Context, disentanglement_metrics, evaluate
+from g3an.metrics.evaluator import appearance_heads, save_evaluator, split_accuracy, train_evaluator
+from g3an.metrics.frechet import fd_of_features, frechet_distance
+from g3an.train.loop import read_manifest
+from tests.helpers import RendererGenerator, make_generator_export, make_training_shards, tiny_config
+
+
+def test_frechet_zero_symmetric_and_closed_form():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(500, 6)), rng.normal(1.0, 2.0, size=(400, 6))
+    assert fd_of_features(a, a) == pytest.approx(0, abs=1e-8)
+    assert fd_of_features(a, b) == pytest.approx(fd_of_features(b, a), rel=1e-9)
+    m1, m2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    v1, v2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    closed = ((m1 - m2) ** 2).sum() + ((np.sqrt(v1) - np.sqrt(v2)) ** 2).sum()  # diagonal Gaussians
+    assert frechet_distance(m1, np.diag(v1), m2, np.diag(v2)) == pytest.approx(closed, rel=1e-9)
+    rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]  # the same pair rotated: the distance is unchanged
+    assert frechet_distance(rot @ m1, rot @ np.diag(v1) @ rot.T, rot @ m2, rot @ np.diag(v2) @ rot.T) == \
+        pytest.approx(closed, rel=1e-7)
+
+
+def test_acd_colour_measures_drift_and_refuses_blank_videos():
+    still = np.zeros((2, 4, 16, 16, 3), np.uint8)
+    still[:, :, 4:12, 4:12] = (200, 50, 50)
+    drifting = still.copy()
+    for t in range(4):
+        drifting[:, t, 4:12, 4:12] = (200 - 40 * t, 50, 50)
+    assert acd.acd_color(still)["value"] == pytest.approx(0)
+    assert acd.acd_color(drifting)["value"] > 40
+    blank = acd.acd_color(np.zeros((2, 4, 16, 16, 3), np.uint8))
+    assert blank["value"] is None and blank["coverage"] == 0
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """12-subject synthetic shards at 32 px and an evaluator trained on them (once per module)."""
+    root = tmp_path_factory.mktemp("judged")
+    shards = make_training_shards(root, subjects=12)
+    manifest = read_manifest(shards)
+    model, info = train_evaluator(shards, manifest, steps=600, batch=16, lr=1e-3, width=16, seed=0,
+                                  clip_length=16, frame_steps=(2, 3), workers=0)
+    info["test_accuracy"] = split_accuracy(model, shards, info["heads"], 16, (2, 3), 64, 0)
+    save_evaluator(root / "evaluator.pt", model, info)
+    return root, shards, model, info
+
+
+def test_evaluator_beats_chance_by_a_wide_margin(judged):
+    _, _, _, info = judged
+    acc = info["test_accuracy"]
+    assert acc["motion"] > 0.6  # chance 1/8
+    assert acc["colour"] > 0.6 and acc["background"] > 0.8  # chance 1/6, 1/2
+    # (shape and size are not learnable at this fixture's 32 px: the objects are ~3 px across)
+
+
+def _ctx(model, info, g, n_classes=8):
+    cfg = tiny_config(eval__disentangle_sets=4)
+    heads = [(k, len(v)) for k, v in info["heads"]]
+    return Context(cfg, {"resolution": 32, "clip_length": 16, "frame_steps": [2, 3], "extractor": "test"},
+                   list(SYNTHETIC_ACTIONS), n_classes, heads, real={"test": {"n": 0}}, g=g, evaluator=model)
+
+
+def test_disentanglement_perfect_renderer_scores_high_and_motion_blind_low(judged):
+    _, _, model, info = judged
+    perfect = disentanglement_metrics(_ctx(model, info, RendererGenerator(SYNTHETIC_ACTIONS)))
+    blind = disentanglement_metrics(_ctx(model, info, RendererGenerator(SYNTHETIC_ACTIONS, ignore_motion=True)))
+    p, b = perfect["dis_disentanglement_16f"]["value"], blind["dis_disentanglement_16f"]["value"]
+    # the oracle's ceiling is the evaluator's own accuracy (~0.8 on motion at this fixture's 32 px)
+    assert p > 0.6 and b < 0.35 and p > b + 0.3
+    assert perfect["dis_app_kept_16f"]["value"] > 0.9 and perfect["dis_motion_varies_16f"]["value"] > 0.8
+    assert blind["dis_motion_varies_16f"]["value"] < 0.1 and blind["dis_switch_16f"]["value"] < 0.1
+    assert perfect["dis_switch_16f"]["value"] > 0.4
+
+
+def test_untrained_generator_is_worse_than_real_data_and_stats_are_cached(judged, tmp_path):
+    root, shards, _, _ = judged
+    gen = make_generator_export(tmp_path / "generator.pt", n_classes=8)
+    cfg = tiny_config(eval__n_fake=48, eval__n_real=48, eval__disentangle_sets=2)
+    first = evaluate(cfg, gen, root / "evaluator.pt", shards, tmp_path / "cache")
+    assert first["_meta"]["real_stats_cache_hit"] is False
+    fd = first["fd_cls256_16f"]
+    assert fd["value"] > 5 * fd["floor_real_train_vs_test"]
+    acc = first["acc_cls_16f"]
+    assert acc["value"] < acc["real_test"] - 0.3
+    assert first["inter_entropy_cls_16f"]["value"] < first["inter_entropy_cls_16f"]["real_test"]
+    dis = first["dis_disentanglement_16f"]
+    assert dis["value"] < 0.3 and dis["oracle"] > dis["value"] + 0.3  # the renderer is scored as the ceiling
+    for key in ("fd_cls256_16f", "acc_cls_16f", "intra_entropy_cls_16f", "inter_entropy_cls_16f", "acd_color_16f",
+                "acd_feat_16f", "dis_app_kept_16f", "dis_app_varies_16f", "dis_motion_kept_16f",
+                "dis_motion_varies_16f", "dis_switch_16f", "dis_disentanglement_16f"):
+        r = first[key]
+        assert {"value", "n_real", "n_fake", "resolution", "clip_length", "frame_steps", "extractor"} <= set(r)
+        assert r["resolution"] == 32 and r["clip_length"] == 16 and r["frame_steps"] == [2, 3]
+    again = evaluate(cfg, gen, root / "evaluator.pt", shards, tmp_path / "cache")
+    assert again["_meta"]["real_stats_cache_hit"] is True
+    assert again["fd_cls256_16f"]["value"] == pytest.approx(fd["value"])
+    assert len(list((tmp_path / "cache").glob("real-*.pt"))) == 1
+    json.dumps(first)  # JSON-serialisable as written by the stage
+
+
+def test_paper_fvd_path_with_random_resnext_weights(judged, tmp_path):
+    from g3an.metrics.resnext import ResNeXt3D
+
+    root, shards, _, _ = judged
+    torch.manual_seed(0)
+    torch.save({"arch": "resnext-101", "state_dict": {f"module.{k}": v for k, v in ResNeXt3D().state_dict().items()}},
+               tmp_path / "resnext.pth")
+    gen = make_generator_export(tmp_path / "generator.pt", n_classes=8)
+    cfg = tiny_config(eval__n_fake=8, eval__n_real=8, eval__disentangle_sets=1, eval__resnext_fakes=4,
+                      eval__i3d_or_resnext_weights=str(tmp_path / "resnext.pth"))
+    out = evaluate(cfg, gen, root / "evaluator.pt", shards, tmp_path / "cache")
+    r = out["fvd_resnext101_2048_16f"]
+    assert r["value"] >= 0 and r["n_fake"] == 4 and r["resolution"] == 112
+    assert r["n_real"] == read_manifest(shards)["videos"]  # every training video once
+    assert "user weights resnext.pth" in r["extractor"] and "mean nothing" in r["note"]

@@ -312,3 +312,50 @@ def RendererGenerator(classes, size: int = 32, frames: int = 16, ignore_motion: 
     from g3an.metrics.oracle import RendererGenerator as Oracle
 
     return Oracle(classes, size, frames, ignore_motion).eval()
+
+
+# --- a real DVC project in a temp folder --------------------------------------------------------
+
+TINY_PIPELINE = {**TINY, "train.steps": 4, "train.ckpt_every": 2, "eval.evaluator_steps": 10, "eval.n_fake": 8,
+                 "eval.n_real": 8, "eval.batch": 8, "eval.disentangle_sets": 1, "render.n_appearance": 1,
+                 "render.n_motion": 2, "render.sweep_steps": 2, "render.sweep_appearance_dims": [0],
+                 "render.sweep_motion_dims": [0], "render.latent_lengths": [1, 2], "render.columns": 4,
+                 "render.scale": 1, "download.synthetic.subjects": 3, "download.synthetic.frames": 40}
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 600):
+    """A command as a user types it, with the venv's scripts (g3an-cli, dvc) on PATH."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def make_project(folder: Path, **overrides) -> Path:
+    """A git + DVC project with this repo's pipeline, code folders and tiny params, committed."""
+    import shutil
+
+    import yaml
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("g3an", "pipeline", "stages"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(ROOT / name, folder / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, value in {**TINY_PIPELINE, **{k.replace("__", "."): v for k, v in overrides.items()}}.items():
+        node = params
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q", "-b", "main"], folder)
+    run(["dvc", "init", "-q"], folder)
+    run(["git", "add", "-A"], folder)
+    run(["git", "commit", "-qm", "project"], folder)
+    return folder

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stages.common import setup
+from stages.common import Progress, setup
 
 log = logging.getLogger("g3an.train")
 
@@ -19,7 +20,17 @@ def main(shards: Optional[str], out: Optional[str], live: Optional[str], params:
 
     shard_dir = Path(shards or Path(cfg.base.data_dir) / "shards" / cfg.base.dataset)
     out_dir = Path(out or Path(cfg.base.runs_dir) / "train")
-    result = fit(cfg, shard_dir, out_dir, Path(live) if live else None)
+    start: dict = {}
+
+    def show(step: int, total: int, clips: int, losses: dict) -> None:
+        start.setdefault("t", time.perf_counter())  # from the first step of this process (a resume too)
+        start.setdefault("clips", clips)
+        rate = (clips - start["clips"]) / max(1e-9, time.perf_counter() - start["t"])
+        bar.update("train", step, total, description=f"train  D {losses['loss_d_video']:.2f}/{losses['loss_d_image']:.2f}"
+                   f"  G {losses['loss_g_video']:.2f}/{losses['loss_g_image']:.2f}  {rate:.1f} clips/s")
+
+    with Progress() as bar:
+        result = fit(cfg, shard_dir, out_dir, Path(live) if live else None, progress=show)
     if result.interrupted is not None:
         log.warning("stopped by signal %d at step %d; checkpoint written — run the same command to resume",
                     result.interrupted, result.step)

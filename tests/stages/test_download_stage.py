@@ -1,0 +1,69 @@
+"""``g3an-cli download`` as a user runs it: Weizmann's ten zips from a loopback HTTP server, the
+licensed sets from a local archive or folder, and the errors a user can meet."""
+
+import json
+
+import pytest
+
+from pipeline.sources.weizmann import ACTIONS
+from tests.helpers import cli, http_server, make_mug, make_uva_nemo, make_weizmann, zip_folder
+
+
+def _params(folder, **extra):
+    lines = ["base:", "  data_dir: data"]
+    (folder / "params.yaml").write_text("\n".join(lines) + "\n")
+    return [a for k, v in extra.items() for a in ("--set", f"{k}={v}")]
+
+
+def test_weizmann_zips_over_http_into_the_raw_folder(tmp_path):
+    site = tmp_path / "site"
+    videos = tmp_path / "videos"
+    make_weizmann(videos, actors=("daria", "lena"), actions=ACTIONS, frames=4)
+    site.mkdir()
+    for action in ACTIONS:  # one zip per action, holding a folder named after it (as the originals)
+        zip_folder(videos / action, site / f"{action}.zip")
+    with http_server(site, drop_once={"/walk.zip"}) as (url, state):
+        r = cli("download", "weizmann", *_params(tmp_path, **{"download.weizmann_url": url}), cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        again = cli("download", "weizmann", *_params(tmp_path, **{"download.weizmann_url": url}), cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        zips_fetched = [p for p, _ in state["requests"]]
+    assert sorted(set(zips_fetched)) == sorted(f"/{a}.zip" for a in ACTIONS)
+    assert zips_fetched.count("/walk.zip") == 2 and len(zips_fetched) == 11  # one resume; nothing twice later
+    raw = tmp_path / "data" / "raw" / "weizmann"
+    assert (raw / "walk" / "lena_walk1.avi").exists() and len(list(raw.rglob("*.avi"))) == 20
+    lock = json.loads((raw / "download.lock.json").read_text())
+    assert len(lock["files"]) == 10 and all(len(f["sha256"]) == 64 for f in lock["files"])
+    assert json.loads((raw / "summary.json").read_text())["videos"] == 20
+
+
+def test_licensed_sets_from_an_archive_or_a_folder(tmp_path):
+    make_mug(tmp_path / "MUG")
+    archive = zip_folder(tmp_path / "MUG" / "subjects3", tmp_path / "mug.zip")
+    r = cli("download", "mug", "--source", str(archive), *_params(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "data" / "raw" / "mug" / "subjects3" / "001" / "anger" / "take000" / "img_0000.jpg").exists()
+    make_uva_nemo(tmp_path / "nemo")
+    r = cli("download", "uva_nemo", "--source", str(tmp_path / "nemo"), *_params(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "data" / "raw" / "uva_nemo").glob("*.mp4"))) == 6
+    assert (tmp_path / "nemo" / "001_deliberate_smile_1.mp4").exists()  # the user's files stay
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["download", "mug"], "no --source given. MUG is licensed: request it at"),
+    (["download", "uva_nemo", "--source", "missing.zip"], "--source missing.zip: no such file or folder"),
+])
+def test_licensed_without_data_explains_where_to_get_it(tmp_path, args, fragment):
+    r = cli(*args, *_params(tmp_path), cwd=tmp_path)
+    assert r.returncode == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data" / "raw").exists() or not any((tmp_path / "data" / "raw").iterdir())
+
+
+def test_a_folder_in_the_wrong_layout_is_refused_with_what_is_missing(tmp_path):
+    (tmp_path / "wrong").mkdir()
+    (tmp_path / "wrong" / "notes.txt").write_text("hello")
+    r = cli("download", "mug", "--source", str(tmp_path / "wrong"), *_params(tmp_path), cwd=tmp_path)
+    assert r.returncode == 2 and "not a mug folder: no subjects3/ folder" in r.stderr
+    assert not (tmp_path / "data" / "raw" / "mug").exists()
+    assert not [p for p in (tmp_path / "data" / "raw").iterdir() if p.name.startswith(".")]

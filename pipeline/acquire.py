@@ -18,8 +18,8 @@ from typing import Callable, Optional
 
 from g3an.config import Config
 from g3an.errors import UserError
+from g3an.fsutil import staged_dir
 from pipeline.download import LOCK_NAME, fetch_all, safe_extract
-from pipeline.preprocess import _replace_dir
 from pipeline.sources import get_source
 from pipeline.sources.weizmann import ACTIONS
 
@@ -50,12 +50,8 @@ def acquire(dataset: str, cfg: Config, out: Path, source_path: Optional[str] = N
             progress: Optional[Callable[[str, int, Optional[int]], None]] = None) -> dict:
     """Fill ``out`` with the raw data set; returns a summary (what was fetched or rendered)."""
     source = get_source(dataset, source_options(cfg))
-    out = Path(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     summary: dict = {"dataset": dataset}
-    try:
+    with staged_dir(out) as tmp:
         if dataset == "synthetic":
             from pipeline.sources.synthetic import render_dataset
 
@@ -88,8 +84,4 @@ def acquire(dataset: str, cfg: Config, out: Path, source_path: Optional[str] = N
         summary.update(videos=len(records), skipped=len(skipped))
         for problem in source.missing(tmp):  # e.g. UvA-NEMO's details file: usable, but worth a warning
             log.warning("%s: %s", dataset, problem)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
 from g3an.errors import UserError
+from g3an.fsutil import write_json_atomic
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "download.lock.json"
@@ -62,8 +63,6 @@ def read_lock(folder: Path) -> dict[str, dict]:
 
 
 def write_lock(folder: Path, entries: dict[str, dict]) -> None:
-    from stages.common import write_json_atomic
-
     write_json_atomic(Path(folder) / LOCK_NAME, {"files": [entries[k] for k in sorted(entries)]})
 
 

@@ -13,9 +13,7 @@ import collections
 import logging
 import math
 import multiprocessing as mp
-import os
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
@@ -23,6 +21,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from g3an.errors import UserError
+from g3an.fsutil import staged_dir, write_json_atomic
 from pipeline.crop import center_crop, crop_resize, face_box, load_detector, scaled_size
 from pipeline.shards import ShardSetWriter
 from pipeline.sources.base import Skipped, Source, VideoRecord
@@ -147,10 +146,7 @@ def build_shards(source: Source, raw_root: Path, out: Path, *, size: int = 64, s
                   seed=seed, decoder=decoder, crop=source.crop, face_detector=detector, face_margin=margin,
                   max_frames=max_frames)
     opt = FrameOptions(size, source.crop, decoder, detector, margin, max_frames)
-    out = Path(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with staged_dir(out) as tmp:
         writers = {s: ShardSetWriter(tmp / s, s, shard_size) for s in ("train", "test")}
         entries: dict[str, list[dict]] = {"train": [], "test": []}
         skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}
@@ -176,21 +172,6 @@ def build_shards(source: Source, raw_root: Path, out: Path, *, size: int = 64, s
         if not entries["train"]:
             reasons = "; ".join(f"{_relative(s.path, raw_root)}: {s.reason}" for s in skipped_by_split["train"][:3])
             raise UserError(f"{raw_root}: no usable training video ({reasons}); check the data set's files")
-        from stages.common import write_json_atomic  # noqa: PLC0415 (tiny, no heavy imports)
-
         for split, manifest in manifests.items():
             write_json_atomic(tmp / split / "manifest.json", manifest)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifests
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put ``new`` where ``target`` is; the old output is removed only after the new one is in place."""
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from rich.console import Console
 from rich.logging import RichHandler
 
 from g3an.config import Config, load_config
+from g3an.fsutil import write_json_atomic  # noqa: F401  (re-exported for the stages)
 
 console = Console(stderr=True)
 
@@ -24,21 +21,6 @@ def setup(params: str, overrides: Sequence[str]) -> Config:
         logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="[%X]",
                             handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)])
     return cfg
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to a temp file beside ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Progress:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
+from g3an.fsutil import staged_dir
 from stages.common import Progress, setup
 
 log = logging.getLogger("g3an.render")
@@ -24,17 +23,6 @@ def main(generator: Optional[str], out: Optional[str], params: str, overrides: S
     path = Path(generator or Path(cfg.base.runs_dir) / "train" / "generator.pt")
     g, export = load_generator(path, cfg.model, use_ema=cfg.render.use_ema)
     out_dir = Path(out or Path(cfg.base.runs_dir) / "render")
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with Progress() as bar:
-            entries = render_all(g, export, cfg.render, tmp, lambda d, t: bar.update("render", d, t))
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with staged_dir(out_dir) as tmp, Progress() as bar:
+        entries = render_all(g, export, cfg.render, tmp, lambda d, t: bar.update("render", d, t))
     log.info("%d figures in %s (index: %s)", len(entries), out_dir, out_dir / "index.md")

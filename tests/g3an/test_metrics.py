@@ -7,7 +7,7 @@ import torch
 from g3an.config import SYNTHETIC_ACTIONS
 from g3an.metrics import acd
 from g3an.metrics.evaluate import Context, disentanglement_metrics, evaluate
-from g3an.metrics.evaluator import appearance_heads, save_evaluator, split_accuracy, train_evaluator
+from g3an.metrics.evaluator import save_evaluator, split_accuracy, train_evaluator
 from g3an.metrics.frechet import fd_of_features, frechet_distance
 from g3an.train.loop import read_manifest
 from tests.helpers import RendererGenerator, make_generator_export, make_training_shards, tiny_config

@@ -36,6 +36,11 @@ def appearance_heads(manifest: dict) -> list[tuple[str, list[str]]]:
     return [("subject", sorted(manifest["per_subject"]))]
 
 
+class _GlobalPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, h, w) → (N, 2C)
+        return torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=1)
+
+
 class Evaluator(nn.Module):
     def __init__(self, size: int, n_motion: int, heads: list[tuple[str, int]], width: int = 32):
         super().__init__()
@@ -44,7 +49,8 @@ class Evaluator(nn.Module):
         for i, cout in enumerate((width, 2 * width, 4 * width, 4 * width)):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1)] + ([nn.BatchNorm2d(cout)] if i else []) + [nn.LeakyReLU(0.2)]
             cin, s = cout, s // 2
-        self.frames = nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * s * s, EMBED), nn.LeakyReLU(0.2))
+        # appearance is position-free: pool the last map globally (mean and max), then embed
+        self.frames = nn.Sequential(*layers, _GlobalPool(), nn.Linear(2 * cin, EMBED), nn.LeakyReLU(0.2))
         m = width // 2  # motion branch: direction-selective 3D convs, pooled over space and time
         self.temporal = nn.Sequential(
             nn.Conv3d(3, m, (3, 4, 4), (1, 2, 2), (1, 1, 1)), nn.LeakyReLU(0.2),

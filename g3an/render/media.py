@@ -3,14 +3,14 @@ OpenCV's built-in Hershey font, so the same inputs give the same bytes on every 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from g3an.fsutil import atomic_path, write_bytes_atomic
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_SCALE = 0.45
@@ -41,10 +41,9 @@ def captioned(grid: np.ndarray, row_height: int, gutter: int, captions: Sequence
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
     """Atomic PNG write (fixed compression: identical pixels give identical bytes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 6])
     assert ok
-    _write_bytes(path, buf.tobytes())
+    write_bytes_atomic(path, buf.tobytes())
 
 
 def write_gif(path: Path, frames: np.ndarray, fps: int = 8, scale: int = 2) -> None:
@@ -52,24 +51,7 @@ def write_gif(path: Path, frames: np.ndarray, fps: int = 8, scale: int = 2) -> N
     if scale > 1:
         frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     images = [Image.fromarray(f) for f in frames]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gif", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".gif") as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
                        loop=0, optimize=False, disposal=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

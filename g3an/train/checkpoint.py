@@ -9,10 +9,8 @@ checkpoint from a stranger can hold tensors and plain containers, never code.
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,21 +18,14 @@ import numpy as np
 import torch
 
 from g3an.errors import UserError
+from g3an.fsutil import atomic_path, write_bytes_atomic
 
 LATEST = "latest"
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_safe(path: Path) -> dict:
@@ -91,10 +82,7 @@ class CheckpointDir:
     def save(self, state: dict, step: int) -> Path:
         path = self.path(step)
         save_atomic(state, path)
-        fd, tmp = tempfile.mkstemp(prefix=".latest.", dir=self.folder)
-        with os.fdopen(fd, "w") as f:
-            f.write(path.name + "\n")
-        os.replace(tmp, self.folder / LATEST)
+        write_bytes_atomic(self.folder / LATEST, (path.name + "\n").encode())
         for old in sorted(self.folder.glob("step-*.pt"))[:-self.keep]:
             old.unlink()  # our own older checkpoints beyond keep_last
         return path

@@ -9,6 +9,7 @@ checkpoint from a stranger can hold tensors and plain containers, never code.
 
 from __future__ import annotations
 
+import io
 import pickle
 import random
 from pathlib import Path
@@ -18,14 +19,17 @@ import numpy as np
 import torch
 
 from g3an.errors import UserError
-from g3an.fsutil import atomic_path, write_bytes_atomic
+from g3an.fsutil import write_bytes_atomic
 
 LATEST = "latest"
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` into memory, then an atomic write. (Saving to the temp file directly would name
+    the zip archive inside after that random file name: same weights, different bytes and DVC hashes.)"""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_safe(path: Path) -> dict:

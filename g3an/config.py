@@ -120,7 +120,7 @@ class ModelConfig:
     video_mode: Literal["1p2d", "2p1d", "3d"] = "1p2d"
     attention: Literal["fused", "literal", "none"] = "fused"
     attention_after: int = 3  # F-SA follows this G³ module (the paper: 3)
-    g_spectral_norm: bool = True
+    g_spectral_norm: bool = False  # the paper: BN + ReLU only; the reference code adds SN (an option)
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"
 

@@ -45,7 +45,7 @@ class G3Spec:
     video_mode: VideoMode = "1p2d"
     attention: Literal["fused", "literal", "none"] = "fused"
     attention_after: int = 3
-    spectral_norm: bool = True
+    spectral_norm: bool = False  # in G: the reference code's choice, not the paper's
     n_classes: int = 0
     cond_appearance: bool = False
 

@@ -98,3 +98,12 @@ def test_determinism_and_state_dict_round_trip():
     c.load_state_dict(a.state_dict())
     with torch.no_grad():
         assert torch.equal(a(*z), c(*z))
+
+
+def test_spectral_norm_in_g_is_the_reference_option_not_the_default():
+    plain = Generator(tiny_spec())
+    with_sn = Generator(tiny_spec(spectral_norm=True))
+    assert not any("parametrizations" in n for n, _ in plain.named_parameters())
+    assert any("parametrizations" in n for n, _ in with_sn.named_parameters())
+    z = _latents(1)
+    assert with_sn.eval()(*z).shape == plain.eval()(*z).shape

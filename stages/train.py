@@ -35,4 +35,6 @@ def main(shards: Optional[str], out: Optional[str], live: Optional[str], params:
         log.warning("stopped by signal %d at step %d; checkpoint written — run the same command to resume",
                     result.interrupted, result.step)
         sys.exit(128 + result.interrupted)  # non-zero: DVC must not record an unfinished stage as done
-    log.info("done: %d steps, %d clips, %.1f clips/s", result.step, result.clips, result.metrics["clips_per_s"])
+    rate = result.metrics["clips_per_s"]
+    log.info("done: %d steps, %d clips%s", result.step, result.clips,
+             f", {rate:.1f} clips/s" if rate is not None else " (nothing left to train: the run was complete)")

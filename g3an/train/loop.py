@@ -185,8 +185,9 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
     loader = ClipLoader(stream, tc.ckpt_every, cfg.loader.workers)
 
     # --- logging (rank 0)
+    start_step, start_clips = step, clips
     live = None
-    if d.main:
+    if d.main and step < tc.steps:  # with nothing left to train, the dvclive files are left as they are
         from dvclive import Live
 
         live = Live(str(live_dir), resume=step > 0, dvcyaml=None, save_dvc_exp=False, report=None)
@@ -271,13 +272,16 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
             signal.signal(s, h)
     elapsed = time.perf_counter() - t_start
     metrics = {k: round(v.item(), 5) for k, v in losses.items()}
-    metrics.update(step=step, clips=clips, clips_per_s=round(clips / max(elapsed, 1e-9), 3),
-                   data_wait=round(wait / max(elapsed, 1e-9), 4), n_classes=n_classes)
+    metrics.update(step=step, clips=clips, n_classes=n_classes,  # rates count this process's steps only
+                   clips_per_s=round((clips - start_clips) / elapsed, 3) if step > start_step else None,
+                   data_wait=round(wait / elapsed, 4) if step > start_step else None)
     if d.main:
         if stop["signal"] is None:
             export_generator(out / "generator.pt", g, ema, tz, classes, n_classes, cfg, params_hash, step)
-        live.summary.update({f"final/{k}": v for k, v in metrics.items()})
-        live.make_summary()
+        if live is not None and step > start_step:
+            live.step = step
+            live.summary.update({f"final/{k}": v for k, v in metrics.items()})
+            live.make_summary()
     return FitResult(step, clips, metrics, stop["signal"], {"g": g, "d_v": d_v, "d_i": d_i, "ema": ema})
 
 

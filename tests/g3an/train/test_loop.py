@@ -62,6 +62,17 @@ def test_exact_resume_equals_a_straight_run(training_shards, tmp_path):
     assert steps == [2, 4, 6, 7]
 
 
+def test_resuming_a_finished_run_trains_nothing_and_leaves_the_logs_alone(training_shards, tmp_path):
+    fit(tiny_config(), training_shards, tmp_path / "run")
+    live = tmp_path / "run" / "live"
+    before = {p: p.read_bytes() for p in live.rglob("*") if p.is_file()}
+    (tmp_path / "run" / "generator.pt").unlink()  # as DVC removes a stage's outputs before re-running it
+    res = fit(tiny_config(), training_shards, tmp_path / "run")  # e.g. `dvc repro` after a code-only change
+    assert res.step == 6 and res.metrics["clips_per_s"] is None
+    assert (tmp_path / "run" / "generator.pt").exists()
+    assert {p: p.read_bytes() for p in live.rglob("*") if p.is_file()} == before
+
+
 def test_changed_params_start_fresh_and_keep_the_old_run(training_shards, tmp_path):
     fit(tiny_config(), training_shards, tmp_path / "run")
     old = (tmp_path / "run" / "generator.pt").read_bytes()

@@ -10,7 +10,6 @@ file of what was fetched, and archive extraction that refuses path traversal.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -28,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
 from g3an.errors import UserError
-from g3an.fsutil import write_json_atomic
+from g3an.fsutil import sha256_of, write_json_atomic
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "download.lock.json"
@@ -42,14 +41,6 @@ class Fetched:
     file: str
     bytes: int
     sha256: str
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_lock(folder: Path) -> dict[str, dict]:

@@ -56,6 +56,11 @@ def clip_indices(n: int, length: int, steps: Sequence[int], rng: random.Random) 
     return np.minimum(idx, n - 1)
 
 
+def decode_sample(sample: dict) -> tuple[np.ndarray, dict]:
+    """A raw shard sample → (frames (N, H, W, 3) uint8, metadata)."""
+    return wds.autodecode.npy_loads(sample["frames.npy"]), wds.autodecode.json.loads(sample["json"])
+
+
 def _rank_world() -> tuple[int, int]:
     rank, world, _, _ = wds.utils.pytorch_worker_info()
     return rank, world
@@ -105,8 +110,7 @@ class ClipStream(IterableDataset):
         rng = random.Random(f"clips-{self.seed}-{self.segment}-{rank}-{worker}")
         batch_frames, batch_labels = [], []
         for sample in self._samples(rng):
-            frames = wds.autodecode.npy_loads(sample["frames.npy"])  # (N, H, W, 3) uint8
-            meta = wds.autodecode.json.loads(sample["json"])
+            frames, meta = decode_sample(sample)  # (N, H, W, 3) uint8
             idx = clip_indices(frames.shape[0], self.clip_length, self.frame_steps, rng)
             batch_frames.append(frames[idx])
             label = int(meta.get("label_index", -1))
@@ -144,4 +148,4 @@ def to_model_input(frames: torch.Tensor, device: torch.device | str = "cpu") -> 
 def iter_videos_once(shards: Sequence[str]) -> Iterator[tuple[np.ndarray, dict]]:
     """Every video of the shards exactly once, in shard order: (frames (N, H, W, 3) uint8, metadata)."""
     for sample in wds.tarfile_to_samples()(iter([{"url": u} for u in shards])):
-        yield wds.autodecode.npy_loads(sample["frames.npy"]), wds.autodecode.json.loads(sample["json"])
+        yield decode_sample(sample)

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
 from rich.logging import RichHandler
 
 from g3an.config import Config, load_config
-from g3an.fsutil import write_json_atomic  # noqa: F401  (re-exported for the stages)
 
 console = Console(stderr=True)
+
+
+def shards_dir(cfg: Config) -> Path:
+    return Path(cfg.base.data_dir) / "shards" / cfg.base.dataset
+
+
+def generator_path(cfg: Config) -> Path:
+    return Path(cfg.base.runs_dir) / "train" / "generator.pt"
+
+
+def evaluator_path(cfg: Config) -> Path:
+    return Path(cfg.base.runs_dir) / "evaluator" / "evaluator.pt"
 
 
 def setup(params: str, overrides: Sequence[str]) -> Config:

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stages.common import Progress, setup, write_json_atomic
+from g3an.fsutil import write_json_atomic
+from stages.common import Progress, setup
 
 log = logging.getLogger("g3an.download")
 

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stages.common import setup, write_json_atomic
+from g3an.fsutil import write_json_atomic
+from stages.common import evaluator_path, generator_path, setup, shards_dir
 
 log = logging.getLogger("g3an.evaluate")
 
@@ -20,9 +21,8 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
 
     torch.set_grad_enabled(False)
     runs = Path(cfg.base.runs_dir)
-    results = evaluate(cfg, Path(generator or runs / "train" / "generator.pt"),
-                       Path(evaluator or runs / "evaluator" / "evaluator.pt"),
-                       Path(shards or Path(cfg.base.data_dir) / "shards" / cfg.base.dataset),
+    results = evaluate(cfg, Path(generator or generator_path(cfg)), Path(evaluator or evaluator_path(cfg)),
+                       Path(shards or shards_dir(cfg)),
                        Path(cfg.eval.cache_dir or runs / "eval-cache"), progress=lambda m: log.info("evaluate: %s", m))
     out_path = Path(out or runs / "evaluate" / "metrics.json")
     write_json_atomic(out_path, results)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from g3an.fsutil import staged_dir
-from stages.common import Progress, setup
+from stages.common import Progress, generator_path, setup
 
 log = logging.getLogger("g3an.render")
 
@@ -20,7 +20,7 @@ def main(generator: Optional[str], out: Optional[str], params: str, overrides: S
     from g3an.render.render import render_all
 
     torch.set_grad_enabled(False)
-    path = Path(generator or Path(cfg.base.runs_dir) / "train" / "generator.pt")
+    path = Path(generator or generator_path(cfg))
     g, export = load_generator(path, cfg.model, use_ema=cfg.render.use_ema)
     out_dir = Path(out or Path(cfg.base.runs_dir) / "render")
     with staged_dir(out_dir) as tmp, Progress() as bar:

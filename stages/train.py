@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stages.common import Progress, setup
+from stages.common import Progress, setup, shards_dir
 
 log = logging.getLogger("g3an.train")
 
@@ -18,7 +18,7 @@ def main(shards: Optional[str], out: Optional[str], live: Optional[str], params:
     cfg = setup(params, overrides)
     from g3an.train.loop import fit
 
-    shard_dir = Path(shards or Path(cfg.base.data_dir) / "shards" / cfg.base.dataset)
+    shard_dir = Path(shards or shards_dir(cfg))
     out_dir = Path(out or Path(cfg.base.runs_dir) / "train")
     start: dict = {}
 

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stages.common import Progress, setup, write_json_atomic
+from g3an.fsutil import write_json_atomic
+from stages.common import Progress, evaluator_path, setup, shards_dir
 
 log = logging.getLogger("g3an.evaluator")
 
@@ -17,8 +18,8 @@ def main(shards: Optional[str], out: Optional[str], metrics: Optional[str], para
     from g3an.metrics.evaluator import save_evaluator, split_accuracy, train_evaluator
     from g3an.train.loop import read_manifest
 
-    shard_dir = Path(shards or Path(cfg.base.data_dir) / "shards" / cfg.base.dataset)
-    out_path = Path(out or Path(cfg.base.runs_dir) / "evaluator" / "evaluator.pt")
+    shard_dir = Path(shards or shards_dir(cfg))
+    out_path = Path(out or evaluator_path(cfg))
     manifest = read_manifest(shard_dir)
     e = cfg.eval
     with Progress() as bar:

@@ -11,7 +11,6 @@ predicted per frame and averaged, so it cannot lean on motion.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -149,10 +148,3 @@ def load_evaluator(path: Path) -> tuple[Evaluator, dict]:
     model.load_state_dict(blob["state"])
     return model.eval(), blob
 
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]

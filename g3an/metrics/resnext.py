@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from g3an.errors import UserError
+from g3an.fsutil import sha256_of
 from g3an.metrics.frechet import frechet_distance, statistics
 from g3an.train.checkpoint import load_safe, save_atomic
 
@@ -92,7 +93,7 @@ def load_resnext(path: Path) -> tuple[ResNeXt3D, str]:
     except RuntimeError as e:
         raise UserError(f"{path}: not a 3D ResNeXt-101 state dict ({str(e).splitlines()[0]}); expected the public "
                         "3D-ResNets Kinetics checkpoint (resnext-101-kinetics.pth)") from None
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    digest = sha256_of(path)[:16]
     return model.eval(), digest
 
 

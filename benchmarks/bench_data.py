@@ -35,6 +35,7 @@ def _decode_only(path: str) -> int:
 
 
 def preprocess_vs_decode(raw: Path, out: Path, workers: int) -> dict:
+    from g3an.config import PreprocessConfig
     from pipeline.preprocess import build_shards, ordered_map
     from pipeline.sources import get_source
 
@@ -47,7 +48,7 @@ def preprocess_vs_decode(raw: Path, out: Path, workers: int) -> dict:
     frames = sum(ordered_map(_decode_only, files, workers, window=2 * workers))
     decode_s = time.perf_counter() - t
     t = time.perf_counter()
-    build_shards(get_source("synthetic"), raw, out, workers=workers, shard_size=16)
+    build_shards(get_source("synthetic"), raw, out, PreprocessConfig(workers=workers, shard_size=16))
     prep_s = time.perf_counter() - t
     return dict(videos=len(files), frames=frames, startup_s=startup_s, decode_videos_s=len(files) / decode_s,
                 decode_frames_s=frames / decode_s, prep_videos_s=len(files) / prep_s, prep_frames_s=frames / prep_s,
@@ -55,9 +56,10 @@ def preprocess_vs_decode(raw: Path, out: Path, workers: int) -> dict:
 
 
 def loader_rate(shards: Path, workers: int, batches: int = 60) -> float:
+    from g3an.config import LoaderConfig
     from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
 
-    loader = ClipLoader(ClipStream(list_shards(shards), batch_size=32, shuffle_buffer=64), batches, workers)
+    loader = ClipLoader(ClipStream(list_shards(shards), LoaderConfig(batch_size=32, shuffle_buffer=64)), batches, workers)
     it = loader.segment(0)
     next(it)  # workers up
     t, n = time.perf_counter(), 0
@@ -69,13 +71,14 @@ def loader_rate(shards: Path, workers: int, batches: int = 60) -> float:
 
 def memory_child(videos: int, frames: int) -> None:
     """Run in a subprocess: preprocess ``videos`` videos; print peak RSS of this process and its workers."""
+    from g3an.config import PreprocessConfig
     from pipeline.preprocess import build_shards
     from pipeline.sources import get_source
 
     with tempfile.TemporaryDirectory() as d:
         _render(Path(d) / "raw", videos, frames)
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        build_shards(get_source("synthetic"), Path(d) / "raw", Path(d) / "out", workers=2)
+        build_shards(get_source("synthetic"), Path(d) / "raw", Path(d) / "out", PreprocessConfig(workers=2))
         print(json.dumps(dict(main_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                               before_mb=base / 1024,
                               workers_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)))

@@ -24,7 +24,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from g3an.config import config_from_dict
+    from g3an.config import PreprocessConfig, config_from_dict
     from g3an.train.loop import fit
     from pipeline.preprocess import build_shards
     from pipeline.sources import get_source
@@ -34,7 +34,7 @@ def main() -> None:
         d = Path(d)
         base = config_from_dict({"download": {"synthetic": {"subjects": 16}}})
         render_dataset(d / "raw", base.download.synthetic, seed=0)
-        build_shards(get_source("synthetic"), d / "raw", d / "shards", workers=2, shard_size=8)
+        build_shards(get_source("synthetic"), d / "raw", d / "shards", PreprocessConfig(workers=2, shard_size=8))
         runs = [("demo (width 1/8, F-SA after G3_2)", {"model": {"width": 0.125, "attention_after": 2}}, args.steps),
                 ("demo (width 1/8, F-SA after G3_3)", {"model": {"width": 0.125, "attention_after": 3}}, args.steps),
                 ("paper (width 1)", {"model": {"width": 1.0}}, args.paper_steps)]

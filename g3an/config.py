@@ -20,8 +20,8 @@ from typing import Any, Literal
 import yaml
 
 from g3an.errors import UserError
+from g3an.latent import Z_APPEARANCE, Z_MOTION
 
-DATASETS = ("synthetic", "weizmann", "mug", "uva_nemo")
 SYNTHETIC_ACTIONS = ("up", "down", "left", "right", "circle_cw", "circle_ccw", "wave", "jack")
 
 
@@ -64,7 +64,7 @@ class BaseConfig:
 class SyntheticConfig:
     """The procedural data set: ``subjects`` appearances, each performing every action."""
 
-    subjects: int = 40
+    subjects: int = 32
     frames: int = 48
     actions: tuple[str, ...] = SYNTHETIC_ACTIONS
 
@@ -119,7 +119,7 @@ class ModelConfig:
     size: Literal[32, 64, 128] = 64  # output frame size
     video_mode: Literal["1p2d", "2p1d", "3d"] = "1p2d"
     attention: Literal["fused", "literal", "none"] = "fused"
-    attention_after: int = 3  # F-SA follows this G³ module (the paper: 3)
+    attention_after: int = 2  # F-SA follows this G³ module (the paper: 3; the CPU demo: 2, on 16×16 maps)
     g_spectral_norm: bool = False  # the paper: BN + ReLU only; the reference code adds SN (an option)
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"
@@ -127,6 +127,13 @@ class ModelConfig:
     def __post_init__(self):
         _require(0 < self.width <= 4, "width", self.width, "a number in (0, 4]")
         _require(0 <= self.attention_after <= 4, "attention_after", self.attention_after, "0..4")
+
+    def placement_warning(self) -> str | None:
+        """At the paper's width with the CPU demo's F-SA placement, say so: one switch away from the paper."""
+        if self.width >= 1 and self.attention != "none" and self.attention_after != 3:
+            return (f"model.width = {self.width:g} (the paper's channels) but F-SA follows G³_{self.attention_after} "
+                    "(the CPU demo's placement); the paper places it after G³_3: set model.attention_after=3")
+        return None
 
 
 @dataclass(frozen=True)
@@ -149,12 +156,12 @@ class LoaderConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 600
+    steps: int = 1000
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     loss: Literal["bce", "hinge"] = "bce"
-    ema_beta: float = 0.999  # 0 disables the EMA generator
+    ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
     keep_last: int = 3
@@ -192,10 +199,10 @@ class RenderConfig:
     def __post_init__(self):
         for key in ("n_appearance", "n_motion", "columns", "scale", "sweep_steps", "gif_fps"):
             _require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
-        _require(all(0 <= d < 128 for d in self.sweep_appearance_dims), "sweep_appearance_dims",
-                 list(self.sweep_appearance_dims), "dimensions in 0..127")
-        _require(all(0 <= d < 10 for d in self.sweep_motion_dims), "sweep_motion_dims",
-                 list(self.sweep_motion_dims), "dimensions in 0..9")
+        _require(all(0 <= d < Z_APPEARANCE for d in self.sweep_appearance_dims), "sweep_appearance_dims",
+                 list(self.sweep_appearance_dims), f"dimensions in 0..{Z_APPEARANCE - 1}")
+        _require(all(0 <= d < Z_MOTION for d in self.sweep_motion_dims), "sweep_motion_dims",
+                 list(self.sweep_motion_dims), f"dimensions in 0..{Z_MOTION - 1}")
         _require(self.sweep_range > 0, "sweep_range", self.sweep_range, "a number > 0")
         _require(len(self.latent_lengths) >= 1 and all(t >= 1 for t in self.latent_lengths), "latent_lengths",
                  list(self.latent_lengths), "a non-empty list of integers >= 1")

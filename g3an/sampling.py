@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from g3an.models.generator import Z_APPEARANCE, Z_MOTION
+from g3an.latent import Z_APPEARANCE, Z_MOTION
 
 
 def sample_latents(batch: int, latent_length: int, n_classes: int, gen: torch.Generator,

@@ -16,18 +16,14 @@ import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
-from g3an.config import Config
+from g3an.config import DownloadConfig
 from g3an.errors import UserError
 from g3an.fsutil import staged_dir
 from pipeline.download import LOCK_NAME, fetch_all, safe_extract
-from pipeline.sources import get_source
+from pipeline.sources import Source
 from pipeline.sources.weizmann import ACTIONS
 
 log = logging.getLogger(__name__)
-
-
-def source_options(cfg: Config) -> dict:
-    return {"actions": cfg.download.synthetic.actions, "include_neutral": cfg.preprocess.include_neutral}
 
 
 def _link_or_copy_tree(src: Path, dst: Path) -> int:
@@ -46,23 +42,24 @@ def _link_or_copy_tree(src: Path, dst: Path) -> int:
     return n
 
 
-def acquire(dataset: str, cfg: Config, out: Path, source_path: Optional[str] = None,
+def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloads: Path,
+            source_path: Optional[str] = None,
             progress: Optional[Callable[[str, int, Optional[int]], None]] = None) -> dict:
-    """Fill ``out`` with the raw data set; returns a summary (what was fetched or rendered)."""
-    source = get_source(dataset, source_options(cfg))
+    """Fill ``out`` with ``source``'s raw data set as ``dl`` says; returns a summary (what was fetched or
+    rendered). ``downloads``: the cache of fetched archives (kept between runs)."""
+    dataset = source.name
     summary: dict = {"dataset": dataset}
     with staged_dir(out) as tmp:
         if dataset == "synthetic":
             from pipeline.sources.synthetic import render_dataset
 
-            n = render_dataset(tmp, cfg.download.synthetic, cfg.base.seed,
-                               (lambda d, t: progress("render", d, t)) if progress else None)
-            summary.update(videos=n, rendered=True, seed=cfg.base.seed)
+            n = render_dataset(tmp, dl.synthetic, seed, (lambda d, t: progress("render", d, t)) if progress else None)
+            summary.update(videos=n, rendered=True, seed=seed)
         elif dataset == "weizmann" and not source_path:
-            cache = Path(cfg.base.data_dir) / "downloads" / "weizmann"
-            base = cfg.download.weizmann_url.rstrip("/")
+            cache = Path(downloads) / dataset
+            base = dl.weizmann_url.rstrip("/")
             urls = {f"{a}.zip": f"{base}/{a}.zip" for a in ACTIONS}
-            fetched = fetch_all(urls, cache, retries=cfg.download.retries, timeout=cfg.download.timeout_s,
+            fetched = fetch_all(urls, cache, retries=dl.retries, timeout=dl.timeout_s,
                                 progress_factory=(lambda name: (lambda d, t: progress(name, d, t))) if progress else None)
             for f in fetched:
                 safe_extract(cache / f.file, tmp)

@@ -33,6 +33,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from g3an.config import LoaderConfig
 from g3an.errors import UserError
 
 
@@ -69,15 +70,16 @@ def _rank_world() -> tuple[int, int]:
 class ClipStream(IterableDataset):
     """Endless batches of clips for the current ``segment`` (set it before iterating)."""
 
-    def __init__(self, shards: Sequence[str], clip_length: int = 16, frame_steps: Sequence[int] = (2, 3),
-                 batch_size: int = 16, shuffle_buffer: int = 64, seed: int = 0, shard_mode: str = "split",
+    def __init__(self, shards: Sequence[str], loader: LoaderConfig, seed: int = 0,
                  meta_labels: Sequence[tuple[str, Sequence[str]]] = ()):
+        """Clips as ``loader`` says (clip length, frame steps, batch size, shuffle buffer, shard mode);
+        change one setting for one use with ``dataclasses.replace(cfg.loader, batch_size=32)``."""
         super().__init__()
         self.meta_labels = [(key, {v: i for i, v in enumerate(vocab)}) for key, vocab in meta_labels]
         self.shards = list(shards)
-        self.clip_length, self.frame_steps = clip_length, tuple(frame_steps)
-        self.batch_size, self.shuffle_buffer = batch_size, shuffle_buffer
-        self.seed, self.shard_mode = seed, shard_mode
+        self.clip_length, self.frame_steps = loader.clip_length, tuple(loader.frame_steps)
+        self.batch_size, self.shuffle_buffer = loader.batch_size, loader.shuffle_buffer
+        self.seed, self.shard_mode = seed, loader.shard_mode
         self.segment = 0
 
     def _my_shards(self) -> list[str]:

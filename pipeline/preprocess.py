@@ -20,9 +20,11 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from g3an.config import PreprocessConfig
 from g3an.errors import UserError
 from g3an.fsutil import staged_dir, write_json_atomic
 from pipeline.crop import center_crop, crop_resize, face_box, load_detector, scaled_size
+from pipeline.manifest import build_manifest
 from pipeline.shards import ShardSetWriter
 from pipeline.sources.base import Skipped, Source, VideoRecord
 from pipeline.video_io import DecodeError, iter_frames
@@ -114,43 +116,26 @@ def _relative(path: str, root: Path) -> str:
         return str(path)
 
 
-def _manifest(split: str, source: Source, entries: list[dict], shards: list[dict], skipped: list[Skipped],
-              raw_root: Path, params: dict) -> dict:
-    frames = [e["frames"] for e in entries]
-    return {
-        "dataset": source.name, "split": split, "videos": len(entries), "frames": int(sum(frames)),
-        "frames_per_video": {"min": min(frames, default=0), "max": max(frames, default=0),
-                             "mean": round(sum(frames) / len(frames), 2) if frames else 0},
-        "resolution": [params["size"], params["size"]], "classes": list(source.classes),
-        "conditional": source.conditional,
-        "per_class": dict(sorted(collections.Counter(str(e["label"]) for e in entries).items())),
-        "per_subject": dict(sorted(collections.Counter(e["subject"] for e in entries).items())),
-        "shards": shards, "params": params,
-        "skipped": [{"path": _relative(s.path, raw_root), "reason": s.reason} for s in skipped],
-    }
-
-
-def build_shards(source: Source, raw_root: Path, out: Path, *, size: int = 64, shard_size: int = 16,
-                 workers: int = 2, test_fraction: float = 0.2, test_subjects: Sequence[str] = (), seed: int = 0,
-                 decoder: str = "auto", detector: str = "haar", margin: float = 0.1, max_frames: int = 0,
+def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConfig, seed: int = 0,
                  progress: Optional[Callable[[int, int], None]] = None) -> dict[str, dict]:
-    """Preprocess ``raw_root`` into ``out/{train,test}/*.tar`` + ``manifest.json``; returns the manifests."""
+    """Preprocess ``raw_root`` into ``out/{train,test}/*.tar`` + ``manifest.json`` as ``prep`` says (size,
+    shard size, workers, split, decoder, face crop, frame cap); returns the manifests."""
     raw_root = Path(raw_root)
     if not raw_root.exists():
         raise UserError(f"{raw_root}: raw data not found; run `g3an-cli download {source.name}` first")
     records, skipped = source.scan(raw_root)
     if not records:
         source.check_layout(raw_root)  # raises with what is missing
-    test_set = split_subjects([r.subject for r in records], test_fraction, test_subjects, seed)
-    params = dict(size=size, shard_size=shard_size, test_fraction=test_fraction, test_subjects=sorted(test_set),
-                  seed=seed, decoder=decoder, crop=source.crop, face_detector=detector, face_margin=margin,
-                  max_frames=max_frames)
-    opt = FrameOptions(size, source.crop, decoder, detector, margin, max_frames)
+    test_set = split_subjects([r.subject for r in records], prep.test_fraction, prep.test_subjects, seed)
+    params = dict(size=prep.size, shard_size=prep.shard_size, test_fraction=prep.test_fraction,
+                  test_subjects=sorted(test_set), seed=seed, decoder=prep.decoder, crop=source.crop,
+                  face_detector=prep.face_detector, face_margin=prep.face_margin, max_frames=prep.max_frames)
+    opt = FrameOptions(prep.size, source.crop, prep.decoder, prep.face_detector, prep.face_margin, prep.max_frames)
     with staged_dir(out) as tmp:
-        writers = {s: ShardSetWriter(tmp / s, s, shard_size) for s in ("train", "test")}
+        writers = {s: ShardSetWriter(tmp / s, s, prep.shard_size) for s in ("train", "test")}
         entries: dict[str, list[dict]] = {"train": [], "test": []}
         skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}
-        results = ordered_map(_work, ((r, opt) for r in records), workers, window=max(4, 4 * workers))
+        results = ordered_map(_work, ((r, opt) for r in records), prep.workers, window=max(4, 4 * prep.workers))
         for i, (record, (frames, extra, error)) in enumerate(zip(records, results)):
             split = "test" if record.subject in test_set else "train"
             if error is not None:
@@ -159,7 +144,7 @@ def build_shards(source: Source, raw_root: Path, out: Path, *, size: int = 64, s
             else:
                 meta = {"id": record.id, "subject": record.subject, "label": record.label,
                         "label_index": source.classes.index(record.label) if record.label in source.classes else -1,
-                        "fps": record.fps, "frames": int(frames.shape[0]), "size": size, "split": split,
+                        "fps": record.fps, "frames": int(frames.shape[0]), "size": prep.size, "split": split,
                         "source_path": _relative(record.path, raw_root), **record.meta, **extra}
                 writers[split].write(record.id, frames, meta)
                 entries[split].append(meta)
@@ -168,7 +153,8 @@ def build_shards(source: Source, raw_root: Path, out: Path, *, size: int = 64, s
         manifests = {}
         for split, writer in writers.items():
             shards = writer.close()
-            manifests[split] = _manifest(split, source, entries[split], shards, skipped_by_split[split], raw_root, params)
+            skipped_here = [{"path": _relative(s.path, raw_root), "reason": s.reason} for s in skipped_by_split[split]]
+            manifests[split] = build_manifest(split, source, entries[split], shards, skipped_here, params)
         if not entries["train"]:
             reasons = "; ".join(f"{_relative(s.path, raw_root)}: {s.reason}" for s in skipped_by_split["train"][:3])
             raise UserError(f"{raw_root}: no usable training video ({reasons}); check the data set's files")

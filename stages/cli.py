@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from stages.paths import shown
+
 app = typer.Typer(help="G³AN pipeline: download → preprocess → train → train-evaluator → evaluate → render (each a DVC stage).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
@@ -36,7 +38,7 @@ def config_show(params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt,
 @app.command()
 def download(dataset: Optional[str] = typer.Argument(None, help="Data set (default: base.dataset)."),
              source: Optional[str] = typer.Option(None, help="Local archive or folder (licensed sets)."),
-             out: Optional[str] = typer.Option(None, help="Raw data folder (default: <data_dir>/raw/<dataset>)."),
+             out: Optional[str] = typer.Option(None, help=f"Raw data folder (default: {shown('raw')})."),
              params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Fetch or render a raw data set (synthetic renders locally; licensed sets take --source)."""
     from stages.download import main as run
@@ -46,8 +48,8 @@ def download(dataset: Optional[str] = typer.Argument(None, help="Data set (defau
 
 @app.command()
 def preprocess(dataset: Optional[str] = typer.Argument(None, help="Data set (default: base.dataset)."),
-               raw: Optional[str] = typer.Option(None, help="Raw data folder (default: <data_dir>/raw/<dataset>)."),
-               out: Optional[str] = typer.Option(None, help="Shard folder (default: <data_dir>/shards/<dataset>)."),
+               raw: Optional[str] = typer.Option(None, help=f"Raw data folder (default: {shown('raw')})."),
+               out: Optional[str] = typer.Option(None, help=f"Shard folder (default: {shown('shards')})."),
                params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Decode, crop and resize every video into sharded WebDataset tars (train/test) + manifests."""
     from stages.preprocess import main as run
@@ -56,9 +58,9 @@ def preprocess(dataset: Optional[str] = typer.Argument(None, help="Data set (def
 
 
 @app.command()
-def train(shards: Optional[str] = typer.Option(None, help="Shard folder (default: <data_dir>/shards/<dataset>)."),
-          out: Optional[str] = typer.Option(None, help="Run folder (default: <runs_dir>/train)."),
-          live: Optional[str] = typer.Option(None, help="dvclive metrics/plots folder (default: <out>/live)."),
+def train(shards: Optional[str] = typer.Option(None, help=f"Shard folder (default: {shown('shards')})."),
+          out: Optional[str] = typer.Option(None, help=f"Run folder (default: {shown('run')})."),
+          live: Optional[str] = typer.Option(None, help=f"dvclive metrics/plots folder (default: {shown('live')}; <out>/live with --out)."),
           params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Train G³AN from shards; resumes automatically. DDP: torchrun --nproc_per_node N $(which g3an-cli) train"""
     from stages.train import main as run
@@ -67,9 +69,9 @@ def train(shards: Optional[str] = typer.Option(None, help="Shard folder (default
 
 
 @app.command("train-evaluator")
-def train_evaluator(shards: Optional[str] = typer.Option(None, help="Shard folder (default: <data_dir>/shards/<dataset>)."),
-                    out: Optional[str] = typer.Option(None, help="Evaluator file (default: <runs_dir>/evaluator/evaluator.pt)."),
-                    metrics: Optional[str] = typer.Option(None, help="Accuracy JSON (default: beside --out)."),
+def train_evaluator(shards: Optional[str] = typer.Option(None, help=f"Shard folder (default: {shown('shards')})."),
+                    out: Optional[str] = typer.Option(None, help=f"Evaluator file (default: {shown('evaluator')})."),
+                    metrics: Optional[str] = typer.Option(None, help=f"Accuracy JSON (default: {shown('evaluator_metrics')}; beside --out with --out)."),
                     params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Train the judge network (motion + appearance heads) on the real training shards."""
     from stages.train_evaluator import main as run
@@ -78,10 +80,10 @@ def train_evaluator(shards: Optional[str] = typer.Option(None, help="Shard folde
 
 
 @app.command()
-def evaluate(generator: Optional[str] = typer.Option(None, help="Generator export (default: <runs_dir>/train/generator.pt)."),
-             evaluator: Optional[str] = typer.Option(None, help="Evaluator (default: <runs_dir>/evaluator/evaluator.pt)."),
-             shards: Optional[str] = typer.Option(None, help="Shard folder (default: <data_dir>/shards/<dataset>)."),
-             out: Optional[str] = typer.Option(None, help="metrics.json (default: <runs_dir>/evaluate/metrics.json)."),
+def evaluate(generator: Optional[str] = typer.Option(None, help=f"Generator export (default: {shown('generator')})."),
+             evaluator: Optional[str] = typer.Option(None, help=f"Evaluator (default: {shown('evaluator')})."),
+             shards: Optional[str] = typer.Option(None, help=f"Shard folder (default: {shown('shards')})."),
+             out: Optional[str] = typer.Option(None, help=f"metrics.json (default: {shown('metrics')})."),
              params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Score a generator: Fréchet distance, accuracy, entropies, ACD, disentanglement (+ paper FID with weights)."""
     from stages.evaluate import main as run
@@ -90,8 +92,8 @@ def evaluate(generator: Optional[str] = typer.Option(None, help="Generator expor
 
 
 @app.command()
-def render(generator: Optional[str] = typer.Option(None, help="Generator export (default: <runs_dir>/train/generator.pt)."),
-           out: Optional[str] = typer.Option(None, help="Output folder (default: <runs_dir>/render)."),
+def render(generator: Optional[str] = typer.Option(None, help=f"Generator export (default: {shown('generator')})."),
+           out: Optional[str] = typer.Option(None, help=f"Output folder (default: {shown('render')})."),
            params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Draw the paper's appendix-C figures (PNG grids + GIFs + index.md) from a generator."""
     from stages.render import main as run

@@ -1,9 +1,8 @@
-"""What every stage shares: loading params with overrides, logging, atomic JSON writes."""
+"""What every stage shares: loading params with overrides, logging, progress."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
@@ -12,18 +11,6 @@ from rich.logging import RichHandler
 from g3an.config import Config, load_config
 
 console = Console(stderr=True)
-
-
-def shards_dir(cfg: Config) -> Path:
-    return Path(cfg.base.data_dir) / "shards" / cfg.base.dataset
-
-
-def generator_path(cfg: Config) -> Path:
-    return Path(cfg.base.runs_dir) / "train" / "generator.pt"
-
-
-def evaluator_path(cfg: Config) -> Path:
-    return Path(cfg.base.runs_dir) / "evaluator" / "evaluator.pt"
 
 
 def setup(params: str, overrides: Sequence[str]) -> Config:

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 from g3an.fsutil import write_json_atomic
 from stages.common import Progress, setup
+from stages.paths import default_path
 
 log = logging.getLogger("g3an.download")
 
@@ -16,10 +17,13 @@ def main(dataset: Optional[str], source: Optional[str], out: Optional[str], para
          overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
     from pipeline.acquire import acquire
+    from pipeline.sources import source_for
 
     name = dataset or cfg.base.dataset
-    out_dir = Path(out or Path(cfg.base.data_dir) / "raw" / name)
+    out_dir = Path(out or default_path(cfg, "raw", name))
     with Progress() as bar:
-        summary = acquire(name, cfg, out_dir, source or cfg.download.source or None, bar.update)
+        summary = acquire(source_for(name, cfg.download, cfg.preprocess), cfg.download, out_dir, seed=cfg.base.seed,
+                          downloads=default_path(cfg, "downloads"),
+                          source_path=source or cfg.download.source or None, progress=bar.update)
     write_json_atomic(out_dir / "summary.json", summary)
     log.info("%s: %s videos in %s", name, summary.get("videos"), out_dir)

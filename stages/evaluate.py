@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from g3an.fsutil import write_json_atomic
-from stages.common import evaluator_path, generator_path, setup, shards_dir
+from stages.common import setup
+from stages.paths import default_path
 
 log = logging.getLogger("g3an.evaluate")
 
@@ -20,11 +21,11 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
     from g3an.metrics.evaluate import evaluate
 
     torch.set_grad_enabled(False)
-    runs = Path(cfg.base.runs_dir)
-    results = evaluate(cfg, Path(generator or generator_path(cfg)), Path(evaluator or evaluator_path(cfg)),
-                       Path(shards or shards_dir(cfg)),
-                       Path(cfg.eval.cache_dir or runs / "eval-cache"), progress=lambda m: log.info("evaluate: %s", m))
-    out_path = Path(out or runs / "evaluate" / "metrics.json")
+    results = evaluate(cfg, Path(generator or default_path(cfg, "generator")),
+                       Path(evaluator or default_path(cfg, "evaluator")), Path(shards or default_path(cfg, "shards")),
+                       Path(cfg.eval.cache_dir or default_path(cfg, "eval_cache")),
+                       progress=lambda m: log.info("evaluate: %s", m))
+    out_path = Path(out or default_path(cfg, "metrics"))
     write_json_atomic(out_path, results)
     for name, r in results.items():
         if not name.startswith("_"):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from stages.common import Progress, setup
+from stages.paths import default_path
 
 log = logging.getLogger("g3an.preprocess")
 
@@ -14,20 +15,15 @@ log = logging.getLogger("g3an.preprocess")
 def main(dataset: Optional[str], raw: Optional[str], out: Optional[str], params: str,
          overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
-    from pipeline.acquire import source_options
     from pipeline.preprocess import build_shards
-    from pipeline.sources import get_source
+    from pipeline.sources import source_for
 
     name = dataset or cfg.base.dataset
-    p = cfg.preprocess
-    raw_dir = Path(raw or Path(cfg.base.data_dir) / "raw" / name)
-    out_dir = Path(out or Path(cfg.base.data_dir) / "shards" / name)
+    raw_dir, out_dir = Path(raw or default_path(cfg, "raw", name)), Path(out or default_path(cfg, "shards", name))
     with Progress() as bar:
-        manifests = build_shards(get_source(name, source_options(cfg)), raw_dir, out_dir, size=p.size,
-                                 shard_size=p.shard_size, workers=p.workers, test_fraction=p.test_fraction,
-                                 test_subjects=p.test_subjects, seed=cfg.base.seed, decoder=p.decoder,
-                                 detector=p.face_detector, margin=p.face_margin, max_frames=p.max_frames,
-                                 progress=lambda d, t: bar.update("preprocess", d, t))
+        manifests = build_shards(source_for(name, cfg.download, cfg.preprocess), raw_dir, out_dir, cfg.preprocess,
+                                 cfg.base.seed, progress=lambda d, t: bar.update("preprocess", d, t))
     for split, m in manifests.items():
-        log.info("%s/%s: %d videos, %d frames, %d shards, %d skipped", name, split, m["videos"], m["frames"],
-                 len(m["shards"]), len(m["skipped"]))
+        n = len(m["shards"])
+        log.info("%s/%s: %d videos, %d frames, %d shard%s, %d skipped", name, split, m["videos"], m["frames"],
+                 n, "" if n == 1 else "s", len(m["skipped"]))

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from g3an.fsutil import staged_dir
-from stages.common import Progress, generator_path, setup
+from stages.common import Progress, setup
+from stages.paths import default_path
 
 log = logging.getLogger("g3an.render")
 
@@ -20,9 +21,9 @@ def main(generator: Optional[str], out: Optional[str], params: str, overrides: S
     from g3an.render.render import render_all
 
     torch.set_grad_enabled(False)
-    path = Path(generator or generator_path(cfg))
+    path = Path(generator or default_path(cfg, "generator"))
     g, export = load_generator(path, cfg.model, use_ema=cfg.render.use_ema)
-    out_dir = Path(out or Path(cfg.base.runs_dir) / "render")
+    out_dir = Path(out or default_path(cfg, "render"))
     with staged_dir(out_dir) as tmp, Progress() as bar:
         entries = render_all(g, export, cfg.render, tmp, lambda d, t: bar.update("render", d, t))
     log.info("%d figures in %s (index: %s)", len(entries), out_dir, out_dir / "index.md")

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from stages.common import Progress, setup, shards_dir
+from stages.common import Progress, setup
+from stages.paths import default_path
 
 log = logging.getLogger("g3an.train")
 
@@ -18,8 +19,12 @@ def main(shards: Optional[str], out: Optional[str], live: Optional[str], params:
     cfg = setup(params, overrides)
     from g3an.train.loop import fit
 
-    shard_dir = Path(shards or shards_dir(cfg))
-    out_dir = Path(out or Path(cfg.base.runs_dir) / "train")
+    if cfg.model.placement_warning():
+        log.warning(cfg.model.placement_warning())
+    shard_dir = Path(shards or default_path(cfg, "shards"))
+    out_dir = Path(out or default_path(cfg, "run"))
+    # a run folder given by hand keeps its own dvclive files (never the default run's history)
+    live_dir = Path(live or (out_dir / "live" if out else default_path(cfg, "live")))
     start: dict = {}
 
     def show(step: int, total: int, clips: int, losses: dict) -> None:
@@ -30,7 +35,7 @@ def main(shards: Optional[str], out: Optional[str], live: Optional[str], params:
                    f"  G {losses['loss_g_video']:.2f}/{losses['loss_g_image']:.2f}  {rate:.1f} clips/s")
 
     with Progress() as bar:
-        result = fit(cfg, shard_dir, out_dir, Path(live) if live else None, progress=show)
+        result = fit(cfg, shard_dir, out_dir, live_dir, progress=show)
     if result.interrupted is not None:
         log.warning("stopped by signal %d at step %d; checkpoint written — run the same command to resume",
                     result.interrupted, result.step)

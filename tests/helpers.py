@@ -12,6 +12,7 @@ import os
 import tarfile
 import threading
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -228,17 +229,27 @@ def http_server(folder: Path, drop_once: Iterable[str] = (), ranges: bool = True
 
 def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: int = 8, per_shard: int = 3,
                       split: str = "train", lengths: Sequence[int] | None = None) -> list[Path]:
-    """Shards whose pixels say where they came from: channel 0 = frame index, channel 1 = video index."""
+    """Shards whose pixels say where they came from: channel 0 = frame index, channel 1 = video index;
+    4 classes (``a``–``d``, label = video index mod 4), one subject per video, and a real manifest."""
+    from types import SimpleNamespace
+
+    from g3an.fsutil import write_json_atomic
+    from pipeline.manifest import build_manifest
     from pipeline.shards import ShardSetWriter
 
-    w = ShardSetWriter(folder, split, per_shard)
+    classes = ("a", "b", "c", "d")
+    w, entries = ShardSetWriter(folder, split, per_shard), []
     for v in range(videos):
         n = lengths[v] if lengths else frames
         f = np.zeros((n, size, size, 3), np.uint8)
         f[..., 0] = np.arange(n, dtype=np.uint8)[:, None, None]
         f[..., 1] = v
-        w.write(f"video{v:03d}", f, {"label_index": v % 4, "subject": f"s{v}"})
-    w.close()
+        meta = {"label_index": v % 4, "label": classes[v % 4], "subject": f"s{v}", "frames": n}
+        w.write(f"video{v:03d}", f, meta)
+        entries.append(meta)
+    shards = w.close()
+    source = SimpleNamespace(name="index", classes=classes, conditional=True, factors={})
+    write_json_atomic(folder / "manifest.json", build_manifest(split, source, entries, shards, [], {"size": size}))
     return sorted(folder.glob("*.tar"))
 
 
@@ -275,8 +286,8 @@ def make_training_shards(folder: Path, subjects: int = 3) -> Path:
 
     cfg = tiny_config(download__synthetic__subjects=subjects)
     render_dataset(folder / "raw", cfg.download.synthetic, seed=0)
-    build_shards(get_source("synthetic"), folder / "raw", folder / "shards", size=32, shard_size=4, workers=0,
-                 test_fraction=0.34, seed=0)
+    build_shards(get_source("synthetic"), folder / "raw", folder / "shards",
+                 replace(cfg.preprocess, size=32, shard_size=4, workers=0, test_fraction=0.34), seed=0)
     return folder / "shards"
 
 

@@ -22,7 +22,7 @@ import itertools
 import numpy as np
 import torch
 
-from g3an.models.generator import Z_APPEARANCE, Z_MOTION
+from g3an.latent import Z_APPEARANCE, Z_MOTION
 
 GRID = 4
 

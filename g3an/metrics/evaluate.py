@@ -12,24 +12,24 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 
-from g3an.config import Config
+from g3an.config import Config, LoaderConfig
 from g3an.errors import UserError
-from g3an.metrics import METRICS, register
-from g3an.metrics import acd, disentangle
 from g3an.fsutil import sha256_of
+from g3an.metrics import METRICS, acd, disentangle, register
 from g3an.metrics.evaluator import load_evaluator, predict
 from g3an.metrics.frechet import frechet_distance, statistics
 from g3an.models.build import load_generator
+from g3an.persistence import load_artifact, save_artifact
 from g3an.render.grid import to_uint8
 from g3an.sampling import generate, sample_latents
-from g3an.train.checkpoint import load_safe, save_atomic
+from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
 
 log = logging.getLogger("g3an.evaluate")
 
@@ -84,14 +84,11 @@ def _summary(videos_uint8: np.ndarray, ev: dict, labels: Optional[torch.Tensor])
     return s
 
 
-def real_clips(shards: Path, split: str, n: int, cfg: Config, clip_length: int, seed: int):
-    """``n`` seeded real clips of a split: float (N, 3, T, H, W) and labels (N,)."""
-    from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
-
-    stream = ClipStream(list_shards(Path(shards) / split), clip_length, cfg.loader.frame_steps, 32,
-                        cfg.loader.shuffle_buffer, seed)
+def real_clips(shards: Path, split: str, n: int, loader: LoaderConfig, seed: int):
+    """``n`` seeded real clips of a split, cut as ``loader`` says: float (N, 3, T, H, W) and labels (N,)."""
+    stream = ClipStream(list_shards(Path(shards) / split), loader, seed)
     frames, labels = [], []
-    for f, lab in ClipLoader(stream, math.ceil(n / 32), 0).segment(0):
+    for f, lab in ClipLoader(stream, math.ceil(n / loader.batch_size), 0).segment(0):
         frames.append(f)
         labels.append(lab)
     return to_model_input(torch.cat(frames)[:n]), torch.cat(labels)[:n]
@@ -115,13 +112,14 @@ def real_statistics(ctx: Context, shards: Path, cache_dir: Path, evaluator_diges
                       "n_real": cfg.eval.n_real, "seed": cfg.eval.seed}, sort_keys=True)
     path = Path(cache_dir) / f"real-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
     if path.exists():
-        return load_safe(path)["stats"], True
+        return load_artifact(path, "real-stats")["stats"], True
     stats = {}
     for split in ("train", "test"):
-        videos, labels = real_clips(shards, split, cfg.eval.n_real, cfg, ctx.protocol["clip_length"], cfg.eval.seed)
+        clips = replace(cfg.loader, clip_length=ctx.protocol["clip_length"], batch_size=32)
+        videos, labels = real_clips(shards, split, cfg.eval.n_real, clips, cfg.eval.seed)
         ev = _run_evaluator(ctx.evaluator, videos, cfg.eval.batch)
         stats[split] = _summary(to_uint8(videos), ev, labels if ctx.n_classes else None)
-    save_atomic({"key": key, "stats": stats}, path)
+    save_artifact({"key": key, "stats": stats}, path, "real-stats")
     return stats, False
 
 

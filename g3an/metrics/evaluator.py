@@ -4,7 +4,7 @@ extractors that cannot be downloaded here.
 A per-frame 2D encoder (keeps position: its last map is flattened, not pooled) gives a frame
 embedding; a temporal 1D-conv head over the frame embeddings gives the **video feature** (the
 space of ``fd_cls*``) and the motion/class logits. **Appearance heads** classify every frame:
-on the synthetic set the ground-truth factors (shape, colour, size, background); on real sets the
+the ground-truth factors the manifest lists (synthetic: shape, colour, size, background); on real sets the
 training subject (UvA-NEMO's motion head is its deliberate/spontaneous label). Appearance is
 predicted per frame and averaged, so it cannot lean on motion.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -20,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from g3an.errors import UserError
+from g3an.config import EvalConfig, LoaderConfig
+from g3an.persistence import load_artifact, save_artifact
+from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
 
 log = logging.getLogger("g3an.evaluator")
 EMBED, FEATURE = 128, 256
@@ -28,10 +31,8 @@ EMBED, FEATURE = 128, 256
 
 def appearance_heads(manifest: dict) -> list[tuple[str, list[str]]]:
     """(metadata key, vocabulary) of each appearance head for this data set."""
-    if manifest["dataset"] == "synthetic":
-        from pipeline.sources.synthetic import FACTORS
-
-        return [(k, list(v)) for k, v in FACTORS.items()]
+    if manifest["factors"]:
+        return [(k, list(v)) for k, v in manifest["factors"]]
     return [("subject", sorted(manifest["per_subject"]))]
 
 
@@ -86,20 +87,19 @@ def predict(model: Evaluator, video: torch.Tensor) -> dict:
             "appearance": {k: v.mean(1).argmax(1) for k, v in out["appearance"].items()}}
 
 
-def train_evaluator(shards: Path, manifest: dict, steps: int, batch: int, lr: float, width: int, seed: int,
-                    clip_length: int, frame_steps, workers: int = 2,
+def train_evaluator(shards: Path, manifest: dict, ev: EvalConfig, loader: LoaderConfig,
                     progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[Evaluator, dict]:
-    from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
-
+    """The judge, trained for ``ev.evaluator_steps`` on clips of the training split cut as ``loader`` says."""
     heads = appearance_heads(manifest)
-    torch.manual_seed(seed)
-    model = Evaluator(manifest["resolution"][0], len(manifest["classes"]), [(k, len(v)) for k, v in heads], width)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    stream = ClipStream(list_shards(Path(shards) / "train"), clip_length, frame_steps, batch, 64, seed,
+    torch.manual_seed(ev.seed)
+    model = Evaluator(manifest["resolution"][0], len(manifest["classes"]), [(k, len(v)) for k, v in heads],
+                      ev.evaluator_width)
+    opt = torch.optim.Adam(model.parameters(), lr=ev.evaluator_lr)
+    stream = ClipStream(list_shards(Path(shards) / "train"), replace(loader, batch_size=ev.evaluator_batch), ev.seed,
                         meta_labels=heads)
     model.train()
-    loss_value = float("nan")
-    for step, (frames, labels) in enumerate(ClipLoader(stream, steps, workers).segment(0), start=1):
+    loss_value, steps = float("nan"), ev.evaluator_steps
+    for step, (frames, labels) in enumerate(ClipLoader(stream, steps, loader.workers).segment(0), start=1):
         loss = _loss(model(to_model_input(frames)), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -112,13 +112,12 @@ def train_evaluator(shards: Path, manifest: dict, steps: int, batch: int, lr: fl
 
 
 @torch.no_grad()
-def split_accuracy(model: Evaluator, shards: Path, heads, clip_length: int, frame_steps, n: int, seed: int) -> dict:
-    """Accuracy of every head on ``n`` clips of the test split (video-level)."""
-    from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
-
-    stream = ClipStream(list_shards(Path(shards) / "test"), clip_length, frame_steps, 32, 64, seed, meta_labels=heads)
+def split_accuracy(model: Evaluator, shards: Path, heads, ev: EvalConfig, loader: LoaderConfig) -> dict:
+    """Accuracy of every head on ``ev.n_real`` clips of the test split (video-level)."""
+    stream = ClipStream(list_shards(Path(shards) / "test"), replace(loader, batch_size=ev.batch), ev.seed,
+                        meta_labels=heads)
     hits: dict[str, list] = {"motion": []}
-    for frames, labels in ClipLoader(stream, max(1, -(-n // 32)), 0).segment(0):
+    for frames, labels in ClipLoader(stream, max(1, -(-ev.n_real // ev.batch)), 0).segment(0):
         p = predict(model, to_model_input(frames))
         hits["motion"].append(p["motion"][labels[:, 0] >= 0] == labels[:, 0][labels[:, 0] >= 0])
         for k, (name, _) in enumerate(heads, start=1):
@@ -128,21 +127,13 @@ def split_accuracy(model: Evaluator, shards: Path, heads, clip_length: int, fram
 
 
 def save_evaluator(path: Path, model: Evaluator, info: dict) -> None:
-    from g3an.train.checkpoint import save_atomic
-
-    save_atomic({"format": "g3an-evaluator/1", "state": model.state_dict(), "config": model.config,
-                 "heads": [[k, list(v)] for k, v in info["heads"]], "info": json.loads(json.dumps(info))}, path)
+    save_artifact({"state": model.state_dict(), "config": model.config,
+                   "heads": [[k, list(v)] for k, v in info["heads"]], "info": json.loads(json.dumps(info))},
+                  path, "evaluator")
 
 
 def load_evaluator(path: Path) -> tuple[Evaluator, dict]:
-    from g3an.train.checkpoint import load_safe
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: evaluator not found; run `g3an-cli train-evaluator` first")
-    blob = load_safe(path)
-    if blob.get("format") != "g3an-evaluator/1":
-        raise UserError(f"{path}: not a g3an evaluator (expected runs/evaluator/evaluator.pt)")
+    blob = load_artifact(path, "evaluator")
     c = blob["config"]
     model = Evaluator(c["size"], c["n_motion"], [tuple(h) for h in c["heads"]], c["width"])
     model.load_state_dict(blob["state"])

@@ -23,7 +23,7 @@ from torch import nn
 from g3an.errors import UserError
 from g3an.fsutil import sha256_of
 from g3an.metrics.frechet import frechet_distance, statistics
-from g3an.train.checkpoint import load_safe, save_atomic
+from g3an.persistence import load_artifact, save_artifact
 
 MEAN_255 = (114.7748, 107.7354, 99.4750)  # the Kinetics/ActivityNet mean of the public code
 SIZE, FRAMES = 112, 16
@@ -84,7 +84,7 @@ class ResNeXt3D(nn.Module):
 
 
 def load_resnext(path: Path) -> tuple[ResNeXt3D, str]:
-    blob = load_safe(path)
+    blob = load_artifact(path, "weights")
     state = blob.get("state_dict", blob)
     state = {k.removeprefix("module."): v for k, v in state.items()}
     model = ResNeXt3D(num_classes=state["fc.weight"].shape[0] if "fc.weight" in state else 400)
@@ -125,7 +125,7 @@ def paper_fvd(ctx, shards: Path, weights: Path, cache_dir: Path) -> dict:
                       "steps": list(cfg.loader.frame_steps), "seed": cfg.eval.seed}, sort_keys=True)
     cache = Path(cache_dir) / f"resnext-real-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
     if cache.exists():
-        real = load_safe(cache)
+        real = load_artifact(cache, "real-stats")
     else:  # every training video once, one clip each, sampled as in training (recorded below)
         rng, feats, clips = random.Random(cfg.eval.seed), [], []
         for frames, _ in iter_videos_once(list_shards(Path(shards) / "train")):
@@ -137,7 +137,7 @@ def paper_fvd(ctx, shards: Path, weights: Path, cache_dir: Path) -> dict:
             feats.append(features(model, to_model_input(torch.stack(clips))))
         mu, sigma = statistics(torch.cat(feats))
         real = {"mu": torch.from_numpy(mu), "sigma": torch.from_numpy(sigma), "n": int(sum(f.shape[0] for f in feats))}
-        save_atomic(real, cache)
+        save_artifact(real, cache, "real-stats")
     gen = torch.Generator().manual_seed(cfg.eval.seed + 2)
     fake_feats = []
     for i in range(0, cfg.eval.resnext_fakes, 32):

@@ -7,6 +7,8 @@ one frame for S-SA):
 
 f, g: 1×1×1 convs to C/8 channels; h: 1×1×1 conv keeping C; γ a scalar initialised at 0. There is
 no 1/√d scaling. In attention terms the query of position j is g(x_j), the keys are f(x_i).
+f, g and h get the DCGAN init of every other layer (weights N(0, 0.02), biases 0), as in the
+public code, not PyTorch's default.
 
 Two implementations, selected by ``impl``:
 - ``"fused"``: ``F.scaled_dot_product_attention``. On CPU it uses its slow math kernel when
@@ -27,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
+from g3an.models.layers import conv3d
 
 Impl = Literal["fused", "literal"]
 Axis = Literal["time", "space"]
@@ -58,9 +62,9 @@ class AxisSelfAttention(nn.Module):
             raise ValueError(f"unknown axis {axis!r}; expected 'time' or 'space'")
         inner = max(1, channels // 8)
         self.axis, self.impl = axis, impl
-        self.f = nn.Conv3d(channels, inner, 1)  # keys
-        self.g = nn.Conv3d(channels, inner, 1)  # queries
-        self.h = nn.Conv3d(channels, channels, 1)  # values
+        self.f = conv3d(channels, inner, (1, 1, 1), sn=False)  # keys
+        self.g = conv3d(channels, inner, (1, 1, 1), sn=False)  # queries
+        self.h = conv3d(channels, channels, (1, 1, 1), sn=False)  # values
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from g3an.config import LoaderConfig, ModelConfig
+from g3an.errors import UserError
+from g3an.persistence import load_artifact
 from g3an.models.discriminators import ImageDiscriminator, VideoDiscriminator
 from g3an.models.generator import G3Spec, Generator
 
@@ -30,17 +32,7 @@ def load_generator(path, model: ModelConfig | None = None, use_ema: bool = True,
     With ``model`` given, the export must match its preset, width and size: a mismatch is a one-line
     UserError naming the file and what was expected.
     """
-    from pathlib import Path
-
-    from g3an.errors import UserError
-    from g3an.train.checkpoint import load_safe
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: generator not found; run `g3an-cli train` (or `dvc repro train`) first")
-    blob = load_safe(path)
-    if blob.get("format") != "g3an-generator/1" or "spec" not in blob:
-        raise UserError(f"{path}: not a g3an generator export (expected runs/train/generator.pt written by train)")
+    blob = load_artifact(path, "generator")
     spec = G3Spec(**blob["spec"])
     if model is not None and (spec.preset, spec.width, spec.size) != (model.preset, model.width, model.size):
         raise UserError(f"{path}: trained with preset={spec.preset} width={spec.width} size={spec.size}, "

@@ -1,25 +1,37 @@
 """The two discriminators, trained jointly: D_V on whole clips, D_I on single frames.
 
-- ``VideoDiscriminator``: ``"3d"`` (the paper: 4×4×4 Conv3d, stride 2) or ``"2p1d"`` (the
-  reference code: spatial 1×4×4 stride 2, then temporal 4×1×1 stride 2). Widths 64→128→256→512
-  (× ``width``), spectral norm, LeakyReLU 0.2, one logit. Time is only strided while it is ≥ 2.
-- ``ImageDiscriminator``: DCGAN-style Conv2d 64→512, spectral norm, LeakyReLU 0.2, one logit.
+- ``VideoDiscriminator``:
+  - ``"3d"`` (the paper): per layer a 4×4×4 Conv3d, stride 2 (time only strided while it is
+    ≥ 2), then a linear head over the flattened last feature map.
+  - ``"2p1d"`` (the public reference code's video D): per layer a spatial conv 1×4×4 stride
+    (1, 2, 2) pad (0, 1, 1), then a temporal conv k×1×1 stride 1 pad 0 with k = min(4, T), so
+    time shrinks by 3 per layer (16 → 13 → 10 → 7 → 4 at 64 px); the head is a 1×4×4 conv
+    (same channel count) over the final 4×4 map → LeakyReLU 0.2 → a T_last×1×1 conv to one logit
+    over the remaining frames (4×1×1 for 16 frames at 64 px, as in the reference).
+  Widths 64→128→256→512 (× ``width``), spectral norm, LeakyReLU 0.2 after every conv but the last.
+- ``ImageDiscriminator``: DCGAN-style Conv2d 64→512, spectral norm, LeakyReLU 0.2, then a linear
+  head over the flattened last feature map.
 
-Both end with a linear layer over the flattened last feature map — the reference's final 4×4
-conv, written as a linear — so they are built for one input size (``frames``, ``size``).
+The linear heads are the reference's final 4×4 conv written as a linear; every head is built for
+one input size (``frames``, ``size``).
 
 Class conditioning is a **projection** (Miyato & Koyama, 2018): logit = ψ(φ(x)) + ⟨e_y, φ(x)⟩.
 We chose it over concatenating label maps to the input because it conditions every feature at
 the end without changing the input layers, keeps spectral norm's Lipschitz control, and is the
-standard conditional D for spectrally-normalised GANs.
+standard conditional D for spectrally-normalised GANs. For the linear heads φ is the flattened
+last feature map and ψ the linear layer; for the ``"2p1d"`` head φ is the output of the 1×4×4
+conv + LeakyReLU, flattened to (B, C·T_last), and ψ the final T_last×1×1 conv — a linear map of φ,
+so the projection sits exactly where the reference's unconditional logit is computed from.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Literal, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from g3an.models.layers import assert_shape, channels, conv2d, conv3d, embedding, linear
@@ -34,20 +46,61 @@ def _n_layers(size: int) -> int:
     return n
 
 
-class _ProjectionHead(nn.Module):
+class _ProjectionHead(nn.Module, ABC):
+    """logit = ψ(φ(h)) + ⟨e_y, φ(h)⟩ (e_y only when ``n_classes`` > 0)."""
+
     def __init__(self, features: int, n_classes: int):
         super().__init__()
-        self.linear = linear(features, 1)
         self.embed = embedding(n_classes, features) if n_classes else None
 
+    @abstractmethod
+    def phi(self, h: torch.Tensor) -> torch.Tensor:
+        """The last feature map → the (B, F) features the projection reads."""
+
+    @abstractmethod
+    def psi(self, phi: torch.Tensor) -> torch.Tensor:
+        """(B, F) → the unconditional logit (B,); linear in φ."""
+
     def forward(self, h: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
-        h = h.flatten(1)  # (B, F)
-        logit = self.linear(h).squeeze(1)  # (B,)
+        phi = self.phi(h)  # (B, F)
+        logit = self.psi(phi)  # (B,)
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this discriminator is conditional: pass labels (B,)")
-            logit = logit + (self.embed(labels) * h).sum(1)
+            logit = logit + (self.embed(labels) * phi).sum(1)
         return logit
+
+
+class _LinearHead(_ProjectionHead):
+    """φ: the flattened last feature map; ψ: a linear layer (the reference's final 4×4 conv)."""
+
+    def __init__(self, features: int, n_classes: int):
+        super().__init__(features, n_classes)
+        self.linear = linear(features, 1)
+
+    def phi(self, h: torch.Tensor) -> torch.Tensor:
+        return h.flatten(1)  # (B, F)
+
+    def psi(self, phi: torch.Tensor) -> torch.Tensor:
+        return self.linear(phi).squeeze(1)  # (B,)
+
+
+class _ConvHead(_ProjectionHead):
+    """The reference video D's head on (B, C, T, S, S): φ = LeakyReLU(1×S×S conv), flattened to
+    (B, C·T); ψ = a T×1×1 conv to one logit."""
+
+    def __init__(self, channels: int, frames: int, size: int, n_classes: int):
+        super().__init__(channels * frames, n_classes)
+        self.frames = frames
+        self.spatial = conv3d(channels, channels, (1, size, size))
+        self.temporal = conv3d(channels, 1, (frames, 1, 1))
+
+    def phi(self, h: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.spatial(h), 0.2).flatten(1)  # (B, C, T, 1, 1) → (B, C·T)
+
+    def psi(self, phi: torch.Tensor) -> torch.Tensor:
+        h = phi.view(phi.shape[0], -1, self.frames, 1, 1)  # (B, C, T, 1, 1)
+        return self.temporal(h).flatten()  # (B, 1, 1, 1, 1) → (B,)
 
 
 class VideoDiscriminator(nn.Module):
@@ -56,20 +109,25 @@ class VideoDiscriminator(nn.Module):
         super().__init__()
         if mode not in ("3d", "2p1d"):
             raise ValueError(f"unknown video D mode {mode!r}; expected '3d' or '2p1d'")
+        if frames < 1:
+            raise ValueError(f"clip length {frames} not supported; the video D needs at least 1 frame")
         self.frames, self.size = frames, size
         layers: list[nn.Module] = []
         cin, t, s = 3, frames, size
         for i in range(_n_layers(size)):
             cout = channels(_WIDTHS[min(i, 3)], width)
-            tk, ts, tp = (4, 2, 1) if t >= 2 else (1, 1, 0)
             if mode == "3d":
+                tk, ts, tp = (4, 2, 1) if t >= 2 else (1, 1, 0)
                 layers += [conv3d(cin, cout, (tk, 4, 4), (ts, 2, 2), (tp, 1, 1)), nn.LeakyReLU(0.2, inplace=True)]
+                t = (t + 2 * tp - tk) // ts + 1
             else:
+                tk = min(4, t)  # t ≥ 1 keeps t − tk + 1 ≥ 1: time never runs out
                 layers += [conv3d(cin, cout, (1, 4, 4), (1, 2, 2), (0, 1, 1)), nn.LeakyReLU(0.2, inplace=True),
-                           conv3d(cout, cout, (tk, 1, 1), (ts, 1, 1), (tp, 0, 0)), nn.LeakyReLU(0.2, inplace=True)]
-            cin, t, s = cout, (t + 2 * tp - tk) // ts + 1, s // 2
-        self.features = nn.Sequential(*layers)
-        self.head = _ProjectionHead(cin * t * s * s, n_classes)
+                           conv3d(cout, cout, (tk, 1, 1)), nn.LeakyReLU(0.2, inplace=True)]
+                t = t - tk + 1
+            cin, s = cout, s // 2
+        self.features = nn.Sequential(*layers)  # → (B, C, t, s, s)
+        self.head = _LinearHead(cin * t * s * s, n_classes) if mode == "3d" else _ConvHead(cin, t, s, n_classes)
 
     def forward(self, video: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         assert_shape(video, (None, 3, self.frames, self.size, self.size))  # (B, 3, T, H, W)
@@ -87,7 +145,7 @@ class ImageDiscriminator(nn.Module):
             layers += [conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
             cin, s = cout, s // 2
         self.features = nn.Sequential(*layers)
-        self.head = _ProjectionHead(cin * s * s, n_classes)
+        self.head = _LinearHead(cin * s * s, n_classes)
 
     def forward(self, image: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         assert_shape(image, (None, 3, self.size, self.size))  # (B, 3, H, W)

@@ -37,7 +37,8 @@ START4 = Up(4, 1, 0)  # 1 → 4
 PLUS1 = Up(2, 1, 0)  # n → n + 1
 PLUS3 = Up(4, 1, 0)  # n → n + 3
 DOUBLE = Up(4, 2, 1)  # n → 2n
-KEEP = Up(3, 1, 1)  # n → n
+KEEP = Up(3, 1, 1)  # n → n, mixing neighbours (the paper preset's G³_4)
+KEEP1 = Up(1, 1, 0)  # n → n, per step (the reference code's T-keeping modules)
 
 
 class G3Module(nn.Module):

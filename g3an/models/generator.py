@@ -4,10 +4,13 @@ Presets (``G3Spec.preset``):
 - ``"paper"`` — appendix Table 1 exactly at width 1: G_V leaves the modules with
   1024@4×4×2 → 512@8×8×4 → 256@16×16×8 → 128@32×32×16 → 64@64×64×16, then 3@64×64×16.
   G³_0's temporal kernel is 2, so T_z latent steps give **8·(T_z + 1)** frames (16 for T_z = 1).
+  G³_4 keeps T with a temporal kernel 3 (stride 1, pad 1).
 - ``"reference"`` — the public code: 1024, 1024, 512, 256, 128 channels, temporal sizes
   4, 8, 16, 16, 16; G³_0's temporal kernel 4 gives **4·(T_z + 3)** frames (16 for T_z = 1).
+  G³_3 and G³_4 keep T with a temporal kernel 1 (stride 1, pad 0) in G_M and G_V, as the code does.
 ``width`` scales every channel count (1/8 for CPU demos). ``size`` 32 keeps G³_4 spatially
-stride 1; 128 appends a sixth module (G³_5) that doubles space again at half the width.
+stride 1; 128 appends a sixth module (G³_5) that doubles space again at half the width and
+keeps T like G³_4.
 
 Inputs: z_a (B, 128), z_m (B, 10, T_z), optional labels (B,) int64. With ``n_classes`` > 0 the
 one-hot label is concatenated to the motion input at every latent step (and to the appearance
@@ -23,17 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from g3an.latent import Z_APPEARANCE, Z_MOTION
 from g3an.models.attention import FactorisedSelfAttention
-from g3an.models.g3 import DOUBLE, KEEP, PLUS1, PLUS3, START4, G3Module, Up, VideoMode
+from g3an.models.g3 import DOUBLE, KEEP, KEEP1, PLUS1, PLUS3, START4, G3Module, Up, VideoMode
 from g3an.models.layers import assert_shape, channels, conv3d
 
-Z_APPEARANCE = 128
-Z_MOTION = 10
 
 # per preset: (G_V channels after each module at width 1, temporal geometry of each module)
 _PRESETS: dict[str, tuple[tuple[int, ...], tuple[Up, ...]]] = {
     "paper": ((1024, 512, 256, 128, 64), (PLUS1, DOUBLE, DOUBLE, DOUBLE, KEEP)),
-    "reference": ((1024, 1024, 512, 256, 128), (PLUS3, DOUBLE, DOUBLE, KEEP, KEEP)),
+    "reference": ((1024, 1024, 512, 256, 128), (PLUS3, DOUBLE, DOUBLE, KEEP1, KEEP1)),
 }
 
 
@@ -78,7 +80,7 @@ class Generator(nn.Module):
         if spec.size == 128:
             widths.append(max(1, widths[-1] // 2))
             spatials.append(DOUBLE)
-            temporals.append(KEEP)
+            temporals.append(temporals[-1])  # G³_5 keeps T like G³_4
         k = spec.n_classes
         in_a = Z_APPEARANCE + (k if spec.cond_appearance else 0)
         in_m = Z_MOTION + k

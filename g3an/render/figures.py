@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 
 from g3an.config import RenderConfig
-from g3an.models.generator import Z_APPEARANCE, Z_MOTION
+from g3an.latent import Z_APPEARANCE, Z_MOTION
 
 
 @dataclass

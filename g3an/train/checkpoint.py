@@ -3,49 +3,23 @@
 A checkpoint holds G, D_V, D_I, the EMA generator, both optimizers, the step and clips seen, every
 RNG state (python, numpy, torch, CUDA, and the run's own sampling generator), the resolved config
 and the hash of the params that shape the run. Files are ``step-NNNNNNN.pt`` in one folder with a
-``latest`` pointer; the last ``keep`` are kept. Loading uses ``torch.load(weights_only=True)``: a
-checkpoint from a stranger can hold tensors and plain containers, never code.
+``latest`` pointer; the last ``keep`` are kept. Written and read through ``g3an.persistence``
+(atomic, ``weights_only=True``).
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 import random
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
-from g3an.errors import UserError
 from g3an.fsutil import write_bytes_atomic
+from g3an.persistence import save_artifact
 
 LATEST = "latest"
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` into memory, then an atomic write. (Saving to the temp file directly would name
-    the zip archive inside after that random file name: same weights, different bytes and DVC hashes.)"""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def load_safe(path: Path) -> dict:
-    """``torch.load(weights_only=True)``; anything else (a pickle with code, a truncated file) is a UserError."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: refused — not a safe g3an checkpoint ({first[:200]}); "
-                        "only tensors and plain containers are loaded. Move the file away.") from None
-    if not isinstance(obj, dict):
-        raise UserError(f"{path}: not a g3an checkpoint (a {type(obj).__name__}, expected a dict)")
-    return obj
 
 
 def rng_state(gen: torch.Generator) -> dict:
@@ -85,7 +59,7 @@ class CheckpointDir:
 
     def save(self, state: dict, step: int) -> Path:
         path = self.path(step)
-        save_atomic(state, path)
+        save_artifact(state, path, "checkpoint")
         write_bytes_atomic(self.folder / LATEST, (path.name + "\n").encode())
         for old in sorted(self.folder.glob("step-*.pt"))[:-self.keep]:
             old.unlink()  # our own older checkpoints beyond keep_last

@@ -62,3 +62,25 @@ def barrier(d: Dist) -> None:
 def shutdown(d: Dist) -> None:
     if d.world > 1 and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def gather_rng(state: dict, d: Dist) -> list:
+    """Every rank's RNG state, so each rank resumes its own stream. Tensors travel as plain lists
+    (``all_gather_object`` cannot pickle tensor storages in every torch build)."""
+    def plain(x):
+        if isinstance(x, torch.Tensor):
+            return {"__tensor__": x.tolist(), "dtype": str(x.dtype).replace("torch.", "")}
+        if isinstance(x, (list, tuple)):
+            return type(x)(plain(v) for v in x)
+        return {k: plain(v) for k, v in x.items()} if isinstance(x, dict) else x
+
+    def tensors(x):
+        if isinstance(x, dict) and "__tensor__" in x:
+            return torch.tensor(x["__tensor__"], dtype=getattr(torch, x["dtype"]))
+        if isinstance(x, (list, tuple)):
+            return type(x)(tensors(v) for v in x)
+        return {k: tensors(v) for k, v in x.items()} if isinstance(x, dict) else x
+
+    states: list = [None] * d.world
+    dist.all_gather_object(states, plain(state))
+    return [tensors(s) for s in states]

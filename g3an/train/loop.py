@@ -36,11 +36,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from g3an.config import Config, dump_yaml
 from g3an.errors import UserError
 from g3an.models.build import build_models
+from g3an.persistence import load_artifact, save_artifact
 from g3an.render.grid import frame_grid, to_uint8
 from g3an.sampling import sample_latents
 from g3an.train import distributed
-from g3an.train.checkpoint import CheckpointDir, load_safe, rng_state, save_atomic, set_rng_state
+from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
 from g3an.train.step import Nets, gan_step, make_optimizers, unwrap
+from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
+from pipeline.manifest import read_manifest
 
 log = logging.getLogger("g3an.train")
 
@@ -56,13 +59,6 @@ class FitResult:
 
 class Diverged(UserError):
     """A loss became NaN or infinite."""
-
-
-def read_manifest(shards: Path) -> dict:
-    path = Path(shards) / "train" / "manifest.json"
-    if not path.exists():
-        raise UserError(f"{path}: no training manifest; run `g3an-cli preprocess` first")
-    return json.loads(path.read_text())
 
 
 def _set_aside(out: Path, live: Path, old_hash: str) -> Path:
@@ -98,11 +94,10 @@ def _ema_update(ema: torch.nn.Module, g: torch.nn.Module, beta: float) -> None:
 def export_generator(path: Path, g: torch.nn.Module, ema: Optional[torch.nn.Module], latent_length: int,
                      classes: list[str], n_classes: int, cfg: Config, params_hash: str, step: int) -> None:
     """The small file later stages load: weights plus everything needed to rebuild G."""
-    save_atomic({"format": "g3an-generator/1", "g": unwrap(g).state_dict(),
-                 "ema": ema.state_dict() if ema is not None else None,
-                 "spec": dataclasses.asdict(unwrap(g).spec), "latent_length": latent_length,
-                 "classes": list(classes), "n_classes": n_classes, "config": cfg.to_dict(),
-                 "params_hash": params_hash, "step": step}, path)
+    save_artifact({"g": unwrap(g).state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                   "spec": dataclasses.asdict(unwrap(g).spec), "latent_length": latent_length,
+                   "classes": list(classes), "n_classes": n_classes, "config": cfg.to_dict(),
+                   "params_hash": params_hash, "step": step}, path, "generator")
 
 
 def fit(cfg: Config, shards: Path, out: Path, live: Optional[Path] = None,
@@ -114,106 +109,200 @@ def fit(cfg: Config, shards: Path, out: Path, live: Optional[Path] = None,
         distributed.shutdown(d)
 
 
-def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Dist, progress) -> FitResult:
-    from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
+@dataclass
+class _Run:
+    """Everything a checkpoint restores: the networks, optimizers, sampling generator and counters."""
+    g: torch.nn.Module
+    d_v: torch.nn.Module
+    d_i: torch.nn.Module
+    ema: Optional[torch.nn.Module]
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gen: torch.Generator  # this rank's latents and frame picks
+    latent_length: int
+    step: int = 0
+    clips: int = 0
 
-    tc, dev = cfg.train, d.device
-    manifest = read_manifest(shards)
-    classes = manifest["classes"]
-    conditional = tc.conditional == "yes" or (tc.conditional == "auto" and manifest["conditional"])
-    n_classes = len(classes) if conditional else 0
+    def state(self) -> dict:
+        return {"g": self.g.state_dict(), "d_v": self.d_v.state_dict(), "d_i": self.d_i.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "step": self.step, "clips": self.clips}
+
+    def load(self, state: dict, rank: int) -> None:
+        self.g.load_state_dict(state["g"]), self.d_v.load_state_dict(state["d_v"])
+        self.d_i.load_state_dict(state["d_i"])
+        self.opt_g.load_state_dict(state["opt_g"]), self.opt_d.load_state_dict(state["opt_d"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"], self.gen)
+        self.step, self.clips = int(state["step"]), int(state["clips"])
+
+
+def _n_classes(cfg: Config, manifest: dict, shards: Path) -> int:
     if manifest["resolution"][0] != cfg.model.size:
         raise UserError(f"{shards}: shards are {manifest['resolution'][0]} px but model.size is {cfg.model.size}; "
                         "set preprocess.size and model.size to the same value")
-    params_hash = cfg.train_hash()
+    tc = cfg.train
+    conditional = tc.conditional == "yes" or (tc.conditional == "auto" and manifest["conditional"])
+    return len(manifest["classes"]) if conditional else 0
 
-    # --- models, optimizers, state
+
+def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
+    tc = cfg.train
     torch.manual_seed(cfg.base.seed)
     try:
         g, d_v, d_i, tz = build_models(cfg.model, cfg.loader, n_classes)
     except ValueError as e:
         raise UserError(f"loader.clip_length = {cfg.loader.clip_length}: {e}") from None
-    g, d_v, d_i = g.to(dev), d_v.to(dev), d_i.to(dev)
+    g, d_v, d_i = g.to(d.device), d_v.to(d.device), d_i.to(d.device)
     ema = copy.deepcopy(g).eval().requires_grad_(False) if tc.ema_beta > 0 else None
     opt_g, opt_d = make_optimizers(g, d_v, d_i, tc.lr_g, tc.lr_d, tc.betas)
-    gen = torch.Generator().manual_seed(cfg.base.seed * 7919 + d.rank)  # per-rank latents and frame picks
-    ckpts = CheckpointDir(out / "checkpoints", tc.keep_last)
-    step = clips = 0
-    latest = ckpts.latest()
-    if latest is not None:
-        state = load_safe(latest)
-        if tc.resume == "auto" and state.get("params_hash") == params_hash:
-            g.load_state_dict(state["g"]), d_v.load_state_dict(state["d_v"]), d_i.load_state_dict(state["d_i"])
-            opt_g.load_state_dict(state["opt_g"]), opt_d.load_state_dict(state["opt_d"])
-            if ema is not None and state.get("ema") is not None:
-                ema.load_state_dict(state["ema"])
-            set_rng_state(state["rng"][d.rank] if isinstance(state["rng"], list) else state["rng"], gen)
-            step, clips = int(state["step"]), int(state["clips"])
-            log.info("resuming %s at step %d (%d clips seen)", latest, step, clips)
-            if d.main:
-                _truncate_logs(out, live_dir, step)
-        else:
-            distributed.barrier(d)
-            if d.main:
-                why = "train.resume is never" if tc.resume != "auto" else \
-                    f"the params changed (hash {state.get('params_hash')} → {params_hash})"
-                kept = _set_aside(out, live_dir, str(state.get("params_hash")))
-                log.warning("starting fresh: %s; the previous run is kept in %s", why, kept)
-            distributed.barrier(d)
-    if d.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(dump_yaml(cfg) + f"# train params hash: {params_hash}\n")
+    gen = torch.Generator().manual_seed(cfg.base.seed * 7919 + d.rank)
+    return _Run(g, d_v, d_i, ema, opt_g, opt_d, gen, tz)
 
-    # --- device settings and wrappers
+
+def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_hash: str, out: Path,
+                         live_dir: Path, d: distributed.Dist) -> None:
+    """Continue from the latest checkpoint of the same experiment; otherwise move the old run aside."""
+    latest = ckpts.latest()
+    if latest is None:
+        return
+    state = load_artifact(latest, "checkpoint")
+    if cfg.train.resume == "auto" and state.get("params_hash") == params_hash:
+        run.load(state, d.rank)
+        log.info("resuming %s at step %d (%d clips seen)", latest, run.step, run.clips)
+        if d.main:
+            _truncate_logs(out, live_dir, run.step)
+        return
+    distributed.barrier(d)
+    if d.main:
+        why = "train.resume is never" if cfg.train.resume != "auto" else \
+            f"the params changed (hash {state.get('params_hash')} → {params_hash})"
+        kept = _set_aside(out, live_dir, str(state.get("params_hash")))
+        log.warning("starting fresh: %s; the previous run is kept in %s", why, kept)
+    distributed.barrier(d)
+
+
+def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> tuple[Nets, Callable]:
+    """The networks as the step runs them (DDP, torch.compile) and the autocast context for the device."""
+    tc, dev = cfg.train, d.device
     autocast = contextlib.nullcontext
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         if tc.amp:
             autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
-    g_run, dv_run, di_run = g, d_v, d_i
+    g_run, dv_run, di_run = run.g, run.d_v, run.d_i
     if d.world > 1:
         ids = [dev.index] if dev.type == "cuda" else None
-        g_run, dv_run, di_run = (DDP(m, device_ids=ids) for m in (g, d_v, d_i))
+        g_run, dv_run, di_run = (DDP(m, device_ids=ids) for m in (g_run, dv_run, di_run))
     if tc.compile:
         g_run, dv_run, di_run = (torch.compile(m) for m in (g_run, dv_run, di_run))
-    nets = Nets(g_run, dv_run, di_run, opt_g, opt_d, tz, n_classes, tc.loss)
+    return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss), autocast
+
+
+class _Ticker:
+    """Rank 0's maintenance after a step: the log row (log.jsonl + dvclive), the sample grid, progress."""
+
+    def __init__(self, cfg: Config, out: Path, live_dir: Path, run: _Run, n_classes: int,
+                 progress: Optional[Callable[..., None]]):
+        self.tc, self.out, self.run, self.progress = cfg.train, out, run, progress
+        self.live = None
+        if run.step < self.tc.steps:  # with nothing left to train, the dvclive files are left as they are
+            from dvclive import Live
+
+            self.live = Live(str(live_dir), resume=run.step > 0, dvcyaml=None, save_dvc_exp=False, report=None)
+        dev = next(run.g.parameters()).device
+        fixed = sample_latents(min(8, max(n_classes, 4)), run.latent_length, n_classes,
+                               torch.Generator().manual_seed(cfg.base.seed), dev)
+        if n_classes:
+            fixed = (fixed[0], fixed[1], torch.arange(fixed[0].shape[0], device=dev) % n_classes)
+        self.fixed = fixed
+        self.t_start = self.window_t = time.perf_counter()
+        self.wait, self.window_clips = 0.0, 0
+
+    def __call__(self, losses: dict, batch_clips: int, wait: float) -> None:
+        """After each step: ``wait`` is the time spent waiting for data so far."""
+        tc, step = self.tc, self.run.step
+        self.window_clips, self.wait = self.window_clips + batch_clips, wait
+        if step % tc.log_every == 0 or step == tc.steps:
+            self._log(losses)
+        if step % tc.sample_every == 0 or step == tc.steps:
+            self._sample()
+        if self.progress:
+            self.progress(step, tc.steps, self.run.clips, {k: v.item() for k, v in losses.items()})
+
+    def _log(self, losses: dict) -> None:
+        now, step = time.perf_counter(), self.run.step
+        row = {k: round(v.item(), 5) for k, v in losses.items()}
+        row.update(step=step, clips=self.run.clips, clips_per_s=round(self.window_clips / (now - self.window_t), 3),
+                   data_wait=round(self.wait / max(1e-9, now - self.t_start), 4))
+        self.window_t, self.window_clips = now, 0
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+        self.live.step = step
+        for k, v in row.items():
+            if k != "step":
+                self.live.log_metric(f"train/{k}", v)
+        self.live.make_summary()
+        log.info("step %d/%d  clips %d  D_v %.3f  D_i %.3f  G_v %.3f  G_i %.3f  %.1f clips/s",
+                 step, self.tc.steps, self.run.clips, row["loss_d_video"], row["loss_d_image"], row["loss_g_video"],
+                 row["loss_g_image"], row["clips_per_s"])
+
+    def _sample(self) -> None:
+        sampler = self.run.ema if self.run.ema is not None else unwrap(self.run.g)
+        was_training = sampler.training
+        sampler.eval()
+        with torch.no_grad():
+            video = sampler(*self.fixed)
+        sampler.train(was_training)
+        self.live.log_image("samples.png", frame_grid(to_uint8(video), columns=8, scale=2))
+
+    def finish(self, metrics: dict, trained: bool) -> None:
+        if self.live is not None and trained:
+            self.live.step = self.run.step
+            self.live.summary.update({f"final/{k}": v for k, v in metrics.items()})
+            self.live.make_summary()
+
+
+def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Dist, progress) -> FitResult:
+    tc, dev = cfg.train, d.device
+    manifest = read_manifest(shards)
+    classes, n_classes = manifest["classes"], _n_classes(cfg, manifest, shards)
+    params_hash = cfg.train_hash()
+
+    # --- models, optimizers, state (resumed when the same experiment left a checkpoint)
+    run = _build_run(cfg, n_classes, d)
+    ckpts = CheckpointDir(out / "checkpoints", tc.keep_last)
+    _resume_or_set_aside(run, ckpts, cfg, params_hash, out, live_dir, d)
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(dump_yaml(cfg) + f"# train params hash: {params_hash}\n")
+    nets, autocast = _for_device(run, cfg, n_classes, d)
 
     # --- data: segments of ckpt_every batches, so a resumed run sees the same batches
-    stream = ClipStream(list_shards(shards / "train"), cfg.loader.clip_length, cfg.loader.frame_steps,
-                        cfg.loader.batch_size, cfg.loader.shuffle_buffer, cfg.base.seed, cfg.loader.shard_mode)
+    stream = ClipStream(list_shards(shards / "train"), cfg.loader, cfg.base.seed)
     loader = ClipLoader(stream, tc.ckpt_every, cfg.loader.workers)
+    start_step, start_clips = run.step, run.clips
+    tick = _Ticker(cfg, out, live_dir, run, n_classes, progress) if d.main else None
 
-    # --- logging (rank 0)
-    start_step, start_clips = step, clips
-    live = None
-    if d.main and step < tc.steps:  # with nothing left to train, the dvclive files are left as they are
-        from dvclive import Live
-
-        live = Live(str(live_dir), resume=step > 0, dvcyaml=None, save_dvc_exp=False, report=None)
-    fixed = sample_latents(min(8, max(n_classes, 4)), tz, n_classes, torch.Generator().manual_seed(cfg.base.seed), dev)
-    if n_classes:
-        fixed = (fixed[0], fixed[1], torch.arange(fixed[0].shape[0], device=dev) % n_classes)
-
-    def save(at_step: int) -> None:
-        rngs = [rng_state(gen)] if d.world == 1 else _gather_rng(rng_state(gen), d)
+    def save() -> None:
+        rngs = [rng_state(run.gen)] if d.world == 1 else distributed.gather_rng(rng_state(run.gen), d)
         if d.main:
-            ckpts.save({"g": g.state_dict(), "d_v": d_v.state_dict(), "d_i": d_i.state_dict(),
-                        "ema": ema.state_dict() if ema is not None else None,
-                        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": at_step, "clips": clips,
-                        "rng": rngs if d.world > 1 else rngs[0], "config": cfg.to_dict(),
-                        "params_hash": params_hash, "classes": list(classes), "n_classes": n_classes}, at_step)
+            ckpts.save({**run.state(), "rng": rngs if d.world > 1 else rngs[0], "config": cfg.to_dict(),
+                        "params_hash": params_hash, "classes": list(classes), "n_classes": n_classes}, run.step)
 
     stop: dict = {"signal": None}
     previous = {s: signal.signal(s, lambda signum, _f: stop.__setitem__("signal", signum))
                 for s in (signal.SIGINT, signal.SIGTERM)}
-    t_start, wait, window_t, window_clips = time.perf_counter(), 0.0, time.perf_counter(), 0
+    t_start, wait = time.perf_counter(), 0.0
     losses: dict = {}
     try:
-        while step < tc.steps and stop["signal"] is None:
-            segment, skip = divmod(step, tc.ckpt_every)
-            batches = loader.segment(segment, skip)
-            while step < tc.steps:
+        while run.step < tc.steps and stop["signal"] is None:
+            batches = loader.segment(*divmod(run.step, tc.ckpt_every))
+            while run.step < tc.steps:
+                # --- batch
                 t0 = time.perf_counter()
                 try:
                     frames, labels = next(batches)  # (B, T, H, W, 3) uint8, (B,)
@@ -221,48 +310,27 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
                     break
                 wait += time.perf_counter() - t0
                 real = to_model_input(frames, dev)  # (B, 3, T, H, W) in [-1, 1]
-                losses = gan_step(nets, real, labels.to(dev) if n_classes else None, gen, autocast)
+
+                # --- D_V + D_I step, G step
+                losses = gan_step(nets, real, labels.to(dev) if n_classes else None, run.gen, autocast)
                 bad = not all(torch.isfinite(v).item() for v in losses.values())
                 bad, stopping = distributed.any_flag([bad, stop["signal"] is not None], d)
                 if bad:
                     shown = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-                    raise Diverged(f"non-finite loss at step {step + 1} ({shown}); the last good checkpoint "
+                    raise Diverged(f"non-finite loss at step {run.step + 1} ({shown}); the last good checkpoint "
                                    f"{ckpts.latest()} is intact — lower train.lr_g/lr_d or try train.loss=hinge")
-                if ema is not None:
-                    _ema_update(ema, g, tc.ema_beta)
-                step += 1
-                clips += real.shape[0] * d.world
-                window_clips += real.shape[0] * d.world
 
-                # --- tick
-                if d.main and (step % tc.log_every == 0 or step == tc.steps):
-                    now = time.perf_counter()
-                    row = {k: round(v.item(), 5) for k, v in losses.items()}
-                    row.update(step=step, clips=clips, clips_per_s=round(window_clips / (now - window_t), 3),
-                               data_wait=round(wait / max(1e-9, now - t_start), 4))
-                    window_t, window_clips = now, 0
-                    with open(out / "log.jsonl", "a") as f:
-                        f.write(json.dumps(row, sort_keys=True) + "\n")
-                    live.step = step
-                    for k, v in row.items():
-                        if k != "step":
-                            live.log_metric(f"train/{k}", v)
-                    live.make_summary()
-                    log.info("step %d/%d  clips %d  D_v %.3f  D_i %.3f  G_v %.3f  G_i %.3f  %.1f clips/s",
-                             step, tc.steps, clips, row["loss_d_video"], row["loss_d_image"], row["loss_g_video"],
-                             row["loss_g_image"], row["clips_per_s"])
-                if d.main and (step % tc.sample_every == 0 or step == tc.steps):
-                    sampler = ema if ema is not None else unwrap(g)
-                    was_training = sampler.training
-                    sampler.eval()
-                    with torch.no_grad():
-                        video = sampler(*fixed)
-                    sampler.train(was_training)
-                    live.log_image("samples.png", frame_grid(to_uint8(video), columns=8, scale=2))
-                if progress and d.main:
-                    progress(step, tc.steps, clips, {k: v.item() for k, v in losses.items()})
-                if step % tc.ckpt_every == 0 or step == tc.steps or stopping:
-                    save(step)
+                # --- EMA
+                if run.ema is not None:
+                    _ema_update(run.ema, run.g, tc.ema_beta)
+                run.step += 1
+                run.clips += real.shape[0] * d.world
+
+                # --- tick: log, samples, checkpoint
+                if tick is not None:
+                    tick(losses, real.shape[0] * d.world, wait)
+                if run.step % tc.ckpt_every == 0 or run.step == tc.steps or stopping:
+                    save()
                 if stopping:
                     stop["signal"] = stop["signal"] or signal.SIGTERM
                     break
@@ -271,39 +339,15 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
         for s, h in previous.items():
             signal.signal(s, h)
     elapsed = time.perf_counter() - t_start
+    trained = run.step > start_step
     metrics = {k: round(v.item(), 5) for k, v in losses.items()}
-    metrics.update(step=step, clips=clips, n_classes=n_classes,  # rates count this process's steps only
-                   clips_per_s=round((clips - start_clips) / elapsed, 3) if step > start_step else None,
-                   data_wait=round(wait / elapsed, 4) if step > start_step else None)
+    metrics.update(step=run.step, clips=run.clips, n_classes=n_classes,  # rates count this process's steps only
+                   clips_per_s=round((run.clips - start_clips) / elapsed, 3) if trained else None,
+                   data_wait=round(wait / elapsed, 4) if trained else None)
     if d.main:
         if stop["signal"] is None:
-            export_generator(out / "generator.pt", g, ema, tz, classes, n_classes, cfg, params_hash, step)
-        if live is not None and step > start_step:
-            live.step = step
-            live.summary.update({f"final/{k}": v for k, v in metrics.items()})
-            live.make_summary()
-    return FitResult(step, clips, metrics, stop["signal"], {"g": g, "d_v": d_v, "d_i": d_i, "ema": ema})
-
-
-def _gather_rng(state: dict, d: distributed.Dist) -> list:
-    """Every rank's RNG state, so each rank resumes its own stream. Tensors travel as plain lists
-    (``all_gather_object`` cannot pickle tensor storages in every torch build)."""
-    import torch.distributed as dist
-
-    def plain(x):
-        if isinstance(x, torch.Tensor):
-            return {"__tensor__": x.tolist(), "dtype": str(x.dtype).replace("torch.", "")}
-        if isinstance(x, (list, tuple)):
-            return type(x)(plain(v) for v in x)
-        return {k: plain(v) for k, v in x.items()} if isinstance(x, dict) else x
-
-    def tensors(x):
-        if isinstance(x, dict) and "__tensor__" in x:
-            return torch.tensor(x["__tensor__"], dtype=getattr(torch, x["dtype"]))
-        if isinstance(x, (list, tuple)):
-            return type(x)(tensors(v) for v in x)
-        return {k: tensors(v) for k, v in x.items()} if isinstance(x, dict) else x
-
-    states: list = [None] * d.world
-    dist.all_gather_object(states, plain(state))
-    return [tensors(s) for s in states]
+            export_generator(out / "generator.pt", run.g, run.ema, run.latent_length, classes, n_classes, cfg,
+                             params_hash, run.step)
+        tick.finish(metrics, trained)
+    return FitResult(run.step, run.clips, metrics, stop["signal"],
+                     {"g": run.g, "d_v": run.d_v, "d_i": run.d_i, "ema": run.ema})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal, Optional
 
+from g3an.config import DownloadConfig, PreprocessConfig
 from g3an.errors import UserError
 
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_-]")
@@ -46,6 +47,7 @@ class Source:
     conditional: ClassVar[bool]  # the paper trains it conditionally
     crop: ClassVar[Literal["resize", "face"]]
     licensed: ClassVar[bool] = False
+    factors: ClassVar[dict[str, tuple[str, ...]]] = {}  # appearance factors with ground truth: name → vocabulary
     how_to_get: ClassVar[str] = ""
 
     def __init__(self, options: dict | None = None):
@@ -80,3 +82,8 @@ def get_source(name: str, options: dict | None = None) -> Source:
         raise UserError(f"unknown data set {name!r}; expected one of {', '.join(SOURCES)}")
     module, cls = SOURCES[name].split(":")
     return getattr(importlib.import_module(module), cls)(options)
+
+
+def source_for(dataset: str, download: DownloadConfig, preprocess: PreprocessConfig) -> Source:
+    """The data set's source with the options the params give it (synthetic actions, MUG's neutral)."""
+    return get_source(dataset, {"actions": download.synthetic.actions, "include_neutral": preprocess.include_neutral})

@@ -146,6 +146,7 @@ class SyntheticSource(WeizmannSource):
     conditional = True
     crop = "resize"
     fps = FPS
+    factors = FACTORS
 
     def __init__(self, options: dict | None = None):
         super().__init__(options)

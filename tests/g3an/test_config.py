@@ -9,6 +9,20 @@ def test_defaults_validate_and_round_trip():
     assert config_from_dict(cfg.to_dict()) == cfg
 
 
+def test_params_yaml_and_the_code_defaults_are_one_source_of_truth():
+    """Tests build from the code defaults and `dvc repro` from params.yaml: they must be the same run."""
+    from tests.helpers import ROOT
+
+    assert load_config(ROOT / "params.yaml").to_dict() == Config().to_dict()
+
+
+def test_paper_width_with_the_demo_attention_placement_is_flagged():
+    assert Config().model.placement_warning() is None  # the CPU demo at width 1/8
+    warning = config_from_dict({"model": {"width": 1.0}}).model.placement_warning()
+    assert "model.attention_after=3" in warning
+    assert config_from_dict({"model": {"width": 1.0, "attention_after": 3}}).model.placement_warning() is None
+
+
 @pytest.mark.parametrize("data, fragment", [
     ({"model": {"widht": 1}}, "unknown key model.widht"),
     ({"nope": {}}, "unknown key nope"),

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from g3an.config import SYNTHETIC_ACTIONS
+from g3an.config import SYNTHETIC_ACTIONS, EvalConfig, LoaderConfig
 from g3an.metrics import acd
 from g3an.metrics.evaluate import Context, disentanglement_metrics, evaluate
 from g3an.metrics.evaluator import save_evaluator, split_accuracy, train_evaluator
 from g3an.metrics.frechet import fd_of_features, frechet_distance
-from g3an.train.loop import read_manifest
+from pipeline.manifest import read_manifest
 from tests.helpers import RendererGenerator, make_generator_export, make_training_shards, tiny_config
 
 
@@ -45,9 +45,10 @@ def judged(tmp_path_factory):
     root = tmp_path_factory.mktemp("judged")
     shards = make_training_shards(root, subjects=12)
     manifest = read_manifest(shards)
-    model, info = train_evaluator(shards, manifest, steps=600, batch=16, lr=1e-3, width=16, seed=0,
-                                  clip_length=16, frame_steps=(2, 3), workers=0)
-    info["test_accuracy"] = split_accuracy(model, shards, info["heads"], 16, (2, 3), 64, 0)
+    ev = EvalConfig(evaluator_steps=600, evaluator_batch=16, evaluator_lr=1e-3, evaluator_width=16, seed=0, n_real=64)
+    loader = LoaderConfig(clip_length=16, frame_steps=(2, 3), workers=0)
+    model, info = train_evaluator(shards, manifest, ev, loader)
+    info["test_accuracy"] = split_accuracy(model, shards, info["heads"], ev, loader)
     save_evaluator(root / "evaluator.pt", model, info)
     return root, shards, model, info
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from g3an.errors import UserError
+from g3an.config import LoaderConfig
 from pipeline.loader import ClipLoader, ClipStream, clip_indices, list_shards, to_model_input
 from tests.helpers import make_index_shards
 
@@ -16,7 +17,7 @@ def _clip_info(frames: torch.Tensor):
 
 def test_clips_have_shape_range_and_steps(tmp_path):
     shards = make_index_shards(tmp_path, videos=8, frames=50)
-    loader = ClipLoader(ClipStream(list_shards(tmp_path), clip_length=16, frame_steps=(2, 3), batch_size=4), 6, 2)
+    loader = ClipLoader(ClipStream(list_shards(tmp_path), LoaderConfig(clip_length=16, frame_steps=(2, 3), batch_size=4)), 6, 2)
     batches = list(loader.segment(0))
     assert len(batches) == 6 and len(shards) == 3
     frames, labels = batches[0]
@@ -44,7 +45,7 @@ def test_short_videos_are_handled_as_documented():
 
 def test_segments_are_deterministic_and_resumable(tmp_path):
     make_index_shards(tmp_path, videos=8, frames=40)
-    loader = ClipLoader(ClipStream(list_shards(tmp_path), clip_length=4, batch_size=3, seed=7), 5, 2)
+    loader = ClipLoader(ClipStream(list_shards(tmp_path), LoaderConfig(clip_length=4, batch_size=3), seed=7), 5, 2)
     a = [_clip_info(f) for f, _ in loader.segment(3)]
     assert a == [_clip_info(f) for f, _ in loader.segment(3)]
     assert a[2:] == [_clip_info(f) for f, _ in loader.segment(3, skip=2)]
@@ -54,7 +55,7 @@ def test_segments_are_deterministic_and_resumable(tmp_path):
 def _videos_seen(shards, rank, world, workers=1, batches=12):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world))
     try:
-        stream = ClipStream(shards, clip_length=4, batch_size=2, seed=0)
+        stream = ClipStream(shards, LoaderConfig(clip_length=4, batch_size=2), seed=0)
         return {v for f, _ in ClipLoader(stream, batches, workers).segment(0) for v, _ in _clip_info(f)}
     finally:
         del os.environ["RANK"], os.environ["WORLD_SIZE"]

@@ -5,6 +5,7 @@ import pytest
 import webdataset as wds
 
 from g3an.errors import UserError
+from g3an.config import PreprocessConfig
 from pipeline.preprocess import FrameOptions, build_shards, prepare_video, split_subjects
 from pipeline.sources import get_source
 from tests.helpers import make_mug, make_uva_nemo, make_weizmann, truncate, write_video, moving_frames
@@ -29,8 +30,8 @@ def weizmann(tmp_path):
 
 def test_weizmann_to_shards_round_trip_with_skips(weizmann, tmp_path):
     out = tmp_path / "shards"
-    m = build_shards(get_source("weizmann"), weizmann, out, size=32, shard_size=2, workers=2,
-                     test_subjects=["ido"], seed=0)
+    m = build_shards(get_source("weizmann"), weizmann, out,
+                     PreprocessConfig(size=32, shard_size=2, workers=2, test_subjects=("ido",)), seed=0)
     train, test = _samples(out / "train"), _samples(out / "test")
     assert {s["json"]["subject"] for s in train} == {"daria", "lena"}
     assert {s["json"]["subject"] for s in test} == {"ido"}
@@ -51,7 +52,7 @@ def test_weizmann_to_shards_round_trip_with_skips(weizmann, tmp_path):
 
 def test_two_runs_give_identical_bytes(weizmann, tmp_path):
     for name in ("a", "b"):
-        build_shards(get_source("weizmann"), weizmann, tmp_path / name, size=16, shard_size=3, workers=2, seed=1)
+        build_shards(get_source("weizmann"), weizmann, tmp_path / name, PreprocessConfig(size=16, shard_size=3), seed=1)
     a = sorted((tmp_path / "a").rglob("*.*"))
     assert a and [p.read_bytes() for p in a] == [(tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes() for p in a]
 
@@ -61,25 +62,25 @@ def test_nothing_usable_fails_and_leaves_no_output(tmp_path):
     write_video(root / "daria_walk.avi", moving_frames(8))
     truncate(root / "daria_walk.avi", keep=0.02)
     with pytest.raises(UserError, match="no usable training video"):
-        build_shards(get_source("weizmann"), root, tmp_path / "out", workers=0, test_fraction=0)
+        build_shards(get_source("weizmann"), root, tmp_path / "out", PreprocessConfig(workers=0, test_fraction=0))
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
 def test_missing_raw_folder_says_what_to_run(tmp_path):
     with pytest.raises(UserError, match="g3an-cli download weizmann"):
-        build_shards(get_source("weizmann"), tmp_path / "nope", tmp_path / "out")
+        build_shards(get_source("weizmann"), tmp_path / "nope", tmp_path / "out", PreprocessConfig())
 
 
 def test_face_sets_are_cropped_with_one_box(tmp_path):
     make_mug(tmp_path / "mug")
-    m = build_shards(get_source("mug"), tmp_path / "mug", tmp_path / "out", size=16, workers=0,
-                     test_subjects=["003"], detector="center")
+    m = build_shards(get_source("mug"), tmp_path / "mug", tmp_path / "out",
+                     PreprocessConfig(size=16, workers=0, test_subjects=("003",), face_detector="center"))
     train = _samples(tmp_path / "out" / "train")
     assert m["train"]["videos"] == 7 and all(s["frames.npy"].shape == (6, 16, 16, 3) for s in train)
     assert all(s["json"]["crop_box"] == [0, 0, 40, 40] and s["json"]["face_found"] is False for s in train)
     make_uva_nemo(tmp_path / "nemo", size=(64, 36))
-    m = build_shards(get_source("uva_nemo"), tmp_path / "nemo", tmp_path / "out2", size=16, workers=0, seed=0)
+    m = build_shards(get_source("uva_nemo"), tmp_path / "nemo", tmp_path / "out2", PreprocessConfig(size=16, workers=0))
     assert m["train"]["videos"] + m["test"]["videos"] == 6 and not m["train"]["conditional"]
 
 

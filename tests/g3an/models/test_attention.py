@@ -86,3 +86,15 @@ def test_gamma_starts_at_zero_so_fsa_starts_as_identity():
     assert m.temporal.gamma.item() == 0 and m.spatial.gamma.item() == 0
     x = torch.randn(1, 8, 2, 3, 3)
     assert torch.equal(m(x), x)
+
+
+@pytest.mark.parametrize("axis", ["time", "space"])
+def test_f_g_h_get_the_dcgan_init(axis):
+    # at C = 128 PyTorch's default 1×1×1 conv init has std 1/√(3·128) ≈ 0.051, far outside the band
+    torch.manual_seed(0)
+    m = AxisSelfAttention(128, axis)
+    for conv in (m.f, m.g, m.h):
+        assert 0.015 < conv.weight.std().item() < 0.025
+        assert abs(conv.weight.mean().item()) < 0.005
+        assert torch.equal(conv.bias, torch.zeros_like(conv.bias))
+    assert m.gamma.item() == 0

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from g3an.models.discriminators import ImageDiscriminator, VideoDiscriminator
 
@@ -32,3 +33,58 @@ def test_spectral_norm_and_grads_reach_every_parameter():
     assert any("parametrizations.weight" in n for n, _ in d.named_parameters())
     d(torch.randn(2, 3, 16, 32, 32), torch.tensor([1, 2])).sum().backward()
     assert all(p.grad is not None for p in d.parameters())
+
+
+def _time_sizes(d: VideoDiscriminator, video: torch.Tensor) -> list[int]:
+    """T after each temporal conv of the feature stack."""
+    sizes: list[int] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(out.shape[2]))
+             for m in d.features if isinstance(m, nn.Conv3d) and m.kernel_size[1:] == (1, 1)]
+    with torch.no_grad():
+        d(video)
+    for h in hooks:
+        h.remove()
+    return sizes
+
+
+def test_2p1d_is_the_reference_video_d():
+    d = VideoDiscriminator(16, 64, width=1 / 16, mode="2p1d")
+    convs = [m for m in d.features if isinstance(m, nn.Conv3d)]
+    spatial, temporal = convs[0::2], convs[1::2]
+    assert all((c.kernel_size, c.stride, c.padding) == ((1, 4, 4), (1, 2, 2), (0, 1, 1)) for c in spatial)
+    assert all((c.kernel_size, c.stride, c.padding) == ((4, 1, 1), (1, 1, 1), (0, 0, 0)) for c in temporal)
+    assert [c.out_channels for c in temporal] == [4, 8, 16, 32]  # 64, 128, 256, 512 × 1/16
+    assert sum(isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.2 for m in d.features) == 8
+    assert _time_sizes(d, torch.randn(1, 3, 16, 64, 64)) == [13, 10, 7, 4]
+    # head: 1×4×4 over the final 4×4 map (same width), then 4×1×1 over the final 4 frames to one logit
+    assert (d.head.spatial.kernel_size, d.head.spatial.in_channels, d.head.spatial.out_channels) == ((1, 4, 4), 32, 32)
+    assert (d.head.temporal.kernel_size, d.head.temporal.out_channels) == ((4, 1, 1), 1)
+    assert all("parametrizations.weight" in n for n, _ in d.named_parameters() if n.endswith("original"))
+    assert d(torch.randn(3, 3, 16, 64, 64)).shape == (3,)
+
+
+@pytest.mark.parametrize("frames, size, sizes", [(8, 32, [5, 2, 1]), (2, 64, [1, 1, 1, 1]), (1, 32, [1, 1, 1])])
+def test_2p1d_short_clips_use_temporal_kernel_min_4_t(frames, size, sizes):
+    d = VideoDiscriminator(frames, size, width=1 / 16, mode="2p1d")
+    assert _time_sizes(d, torch.randn(2, 3, frames, size, size)) == sizes
+    assert d.head.temporal.kernel_size == (sizes[-1], 1, 1)
+    assert d(torch.randn(2, 3, frames, size, size)).shape == (2,)
+
+
+@pytest.mark.parametrize("mode", ["3d", "2p1d"])
+def test_video_d_rejects_an_empty_clip_length(mode):
+    with pytest.raises(ValueError, match="clip length 0"):
+        VideoDiscriminator(0, 32, width=1 / 16, mode=mode)
+
+
+def test_2p1d_projection_conditioning_and_grads():
+    d = VideoDiscriminator(16, 64, width=1 / 16, mode="2p1d", n_classes=6)
+    assert d.head.embed.embedding_dim == 32 * 4  # φ: the 1×4×4 conv's (C, T=4) output, flattened
+    x = torch.randn(2, 3, 16, 64, 64)
+    with torch.no_grad():
+        a, b = d(x, torch.tensor([0, 0])), d(x, torch.tensor([5, 5]))
+    assert a.shape == (2,) and not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="conditional"):
+        d(x)
+    d(x, torch.tensor([1, 4])).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())

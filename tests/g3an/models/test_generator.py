@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from g3an.models.generator import G3Spec, Generator
 from tests.helpers import tiny_spec
@@ -28,6 +29,41 @@ def test_reference_preset_widths_and_temporal_sizes():
         _, feats = g(*_latents(1), return_features=True)
     assert [f.shape[1] for f in feats] == [64, 64, 32, 16, 8]  # 1024, 1024, 512, 256, 128 × 1/16
     assert [f.shape[2] for f in feats] == [4, 8, 16, 16, 16]
+
+
+def _temporal_geometry(conv: nn.ConvTranspose3d) -> tuple[int, int, int]:
+    return conv.kernel_size[0], conv.stride[0], conv.padding[0]
+
+
+@pytest.mark.parametrize("mode", ["1p2d", "2p1d", "3d"])
+def test_reference_preset_keeps_time_with_temporal_kernel_1(mode):
+    # the public code: G³_3 and G³_4 (T 16 → 16) use temporal kernel 1, stride 1, pad 0 in G_M and G_V
+    g = Generator(G3Spec(preset="reference", width=1 / 16, video_mode=mode, attention="none")).eval()
+    for block in g.blocks[3:]:
+        convs = [m for m in block.modules() if isinstance(m, nn.ConvTranspose3d)]
+        assert len(convs) == (4 if mode != "3d" else 3)  # G_A, G_M and G_V's one or two convs
+        assert all(_temporal_geometry(c) == (1, 1, 0) for c in convs)
+    with torch.no_grad():
+        _, feats = g(*_latents(1), return_features=True)
+    assert [f.shape[2] for f in feats] == [4, 8, 16, 16, 16]
+    assert feats[-1].shape[-2:] == (64, 64)
+
+
+def test_reference_preset_128px_sixth_module_keeps_time_with_kernel_1():
+    g = Generator(G3Spec(preset="reference", width=1 / 16, size=128, attention="none"))
+    assert len(g.blocks) == 6
+    assert _temporal_geometry(g.blocks[5].motion[0]) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("mode", ["1p2d", "2p1d"])
+def test_paper_preset_temporal_geometry(mode):
+    # G³_0 kernel 2 (T_z → T_z + 1), G³_1..3 double T, G³_4 keeps T with kernel 3, pad 1
+    g = Generator(G3Spec(preset="paper", width=1 / 16, video_mode=mode, attention="none"))
+    expected = [(2, 1, 0), (4, 2, 1), (4, 2, 1), (4, 2, 1), (3, 1, 1)]
+    assert [_temporal_geometry(b.motion[0]) for b in g.blocks] == expected
+    video_temporal = 0 if mode == "1p2d" else 1  # position of G_V's temporal conv
+    assert [_temporal_geometry(b.video[video_temporal][0]) for b in g.blocks] == expected
+    assert all(_temporal_geometry(b.appearance[0]) == (1, 1, 0) for b in g.blocks)
 
 
 @pytest.mark.parametrize("preset", ["paper", "reference"])

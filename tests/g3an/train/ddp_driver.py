@@ -10,12 +10,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import torch  # noqa: E402
 
-import pipeline.loader as loader  # noqa: E402
+import g3an.train.loop as loop  # noqa: E402
 from g3an.train.loop import fit  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
 
 seen: set[int] = set()
-_real = loader.to_model_input
+_real = loop.to_model_input
 
 
 def _recording(frames, device="cpu"):  # the real conversion, plus a note of which videos came by
@@ -23,7 +23,7 @@ def _recording(frames, device="cpu"):  # the real conversion, plus a note of whi
     return _real(frames, device)
 
 
-loader.to_model_input = _recording
+loop.to_model_input = _recording  # the name the training loop calls
 
 shards, out = Path(sys.argv[1]), Path(sys.argv[2])
 result = fit(tiny_config(train__steps=6, train__ckpt_every=3, loader__workers=1), shards, out)

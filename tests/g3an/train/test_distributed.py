@@ -14,8 +14,6 @@ from tests.helpers import make_index_shards
 def test_two_rank_ddp_run(tmp_path):
     shards = tmp_path / "shards"
     make_index_shards(shards / "train", videos=15, frames=40, size=32, per_shard=3)  # 5 shards
-    (shards / "train" / "manifest.json").write_text(json.dumps(
-        {"classes": ["a", "b", "c", "d"], "conditional": True, "resolution": [32, 32]}))
     out = tmp_path / "run"
     driver = Path(__file__).with_name("ddp_driver.py")
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

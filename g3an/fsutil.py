@@ -1,8 +1,19 @@
-"""Atomic outputs: a JSON file or a whole folder appears complete or not at all."""
+"""Outputs on disk: a JSON file or a whole folder appears complete or not at all; a folder is only
+ever replaced when g3an wrote it; one process at a time writes an output.
+
+- ``staged_dir(target, stage)`` builds a folder beside ``target`` and swaps it in when complete. It
+  refuses (``UserError``, nothing touched) a ``target`` that is a file, or a non-empty folder
+  without the marker ``.g3an-output`` that every staged folder gets last. Temp folders left by dead
+  processes are removed first.
+- ``output_lock(target)`` holds an OS file lock (``lockf`` on ``.<name>.lock`` beside ``target``)
+  for a stage's lifetime; a second process gets ``<target> is in use by pid N``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -10,6 +21,10 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from g3an.errors import UserError
+
+MARKER = ".g3an-output"
 
 
 def sha256_of(path: str | Path) -> str:
@@ -55,17 +70,58 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
-@contextlib.contextmanager
-def staged_dir(target: str | Path) -> Iterator[Path]:
-    """Yield an empty temp folder beside ``target``. If the block succeeds, the folder replaces
-    ``target`` (the previous output is removed only once the new one is in place); if it fails, the
-    temp folder is removed and ``target`` is untouched — no half-written output is ever left."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    """Temp folders of ``target`` left by processes that died (SIGKILL, power loss)."""
+    for p in list(target.parent.glob(f".{target.name}.tmp-*")) + list(target.parent.glob(f".{target.name}.old-*")):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def check_replaceable(target: str | Path) -> None:
+    """A UserError unless ``target`` is absent, an empty folder, or a folder g3an wrote."""
     target = Path(target)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise UserError(f"{target}: exists and is not a folder; g3an replaces whole output folders only — "
+                        "give --out a folder path of its own")
+    if target.is_dir() and not (target / MARKER).is_file() and any(target.iterdir()):
+        raise UserError(f"{target}: not empty and not written by g3an (no {MARKER} marker); nothing was touched "
+                        "— give --out a new or empty folder, or move its contents away yourself")
+
+
+@contextlib.contextmanager
+def staged_dir(target: str | Path, stage: str) -> Iterator[Path]:
+    """Yield an empty temp folder beside ``target``. If the block succeeds, the folder (with the marker
+    naming ``stage``, written last) replaces ``target`` — the previous output is removed only once the
+    new one is in place; if it fails, the temp folder is removed and ``target`` is untouched. A
+    ``target`` g3an did not write is refused before anything happens (``check_replaceable``)."""
+    target = Path(target).absolute()
+    check_replaceable(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{target.parent}: cannot create the output's folder ({e.strerror}); "
+                        "choose a writable --out") from None
+    _remove_stale(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir()
+    except OSError as e:
+        raise UserError(f"{target.parent}: cannot write here ({e.strerror}); choose a writable --out") from None
     try:
         yield tmp
+        (tmp / MARKER).write_text(f"written by g3an stage: {stage}\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -74,3 +130,31 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_lock(target: str | Path) -> Iterator[None]:
+    """Hold an exclusive OS lock on ``target`` (a file or folder) for the block. The lock file
+    ``.<name>.lock`` beside it is kept (removing lock files races); the kernel frees the lock
+    when the process ends, however it ends. A POSIX record lock (``lockf``), not ``flock``: forked
+    DataLoader workers do not inherit it, so a killed stage's orphaned workers cannot hold it."""
+    target = Path(target).absolute()
+    lock = target.parent / f".{target.name}.lock"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise UserError(f"{lock.parent}: cannot write here ({e.strerror}); choose a writable output path") from None
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise UserError(f"{target} is in use by pid {holder}; wait for it to finish or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

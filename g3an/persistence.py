@@ -11,6 +11,7 @@ carries no format of ours).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 from dataclasses import dataclass
@@ -39,13 +40,16 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def save_artifact(obj: dict, path: str | Path, kind: str) -> None:
-    """``torch.save`` into memory, then an atomic write. (Saving to the temp file directly would name
-    the zip archive inside after that random file name: same weights, different bytes and DVC hashes.)"""
+def save_artifact(obj: dict, path: str | Path, kind: str) -> str:
+    """``torch.save`` into memory, then an atomic write; returns the SHA-256 of the bytes written.
+    (Saving to the temp file directly would name the zip archive inside after that random file name:
+    same weights, different bytes and DVC hashes.)"""
     fmt = KINDS[kind].format
     buffer = io.BytesIO()
     torch.save({"format": fmt, **obj} if fmt else obj, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    data = buffer.getvalue()
+    write_bytes_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_artifact(path: str | Path, kind: str) -> dict:

@@ -49,7 +49,7 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
     rendered). ``downloads``: the cache of fetched archives (kept between runs)."""
     dataset = source.name
     summary: dict = {"dataset": dataset}
-    with staged_dir(out) as tmp:
+    with staged_dir(out, "download") as tmp:
         if dataset == "synthetic":
             from pipeline.sources.synthetic import render_dataset
 

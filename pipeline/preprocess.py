@@ -131,7 +131,7 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
                   test_subjects=sorted(test_set), seed=seed, decoder=prep.decoder, crop=source.crop,
                   face_detector=prep.face_detector, face_margin=prep.face_margin, max_frames=prep.max_frames)
     opt = FrameOptions(prep.size, source.crop, prep.decoder, prep.face_detector, prep.face_margin, prep.max_frames)
-    with staged_dir(out) as tmp:
+    with staged_dir(out, "preprocess") as tmp:
         writers = {s: ShardSetWriter(tmp / s, s, prep.shard_size) for s in ("train", "test")}
         entries: dict[str, list[dict]] = {"train": [], "test": []}
         skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from g3an.fsutil import write_json_atomic
+from g3an.fsutil import output_lock, write_json_atomic
 from stages.common import Progress, setup
 from stages.paths import default_path
 
@@ -21,7 +21,7 @@ def main(dataset: Optional[str], source: Optional[str], out: Optional[str], para
 
     name = dataset or cfg.base.dataset
     out_dir = Path(out or default_path(cfg, "raw", name))
-    with Progress() as bar:
+    with output_lock(out_dir), Progress() as bar:
         summary = acquire(source_for(name, cfg.download, cfg.preprocess), cfg.download, out_dir, seed=cfg.base.seed,
                           downloads=default_path(cfg, "downloads"),
                           source_path=source or cfg.download.source or None, progress=bar.update)

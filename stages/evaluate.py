@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from g3an.fsutil import write_json_atomic
+from g3an.fsutil import output_lock, write_json_atomic
 from stages.common import setup
 from stages.paths import default_path
 
@@ -21,12 +21,13 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
     from g3an.metrics.evaluate import evaluate
 
     torch.set_grad_enabled(False)
-    results = evaluate(cfg, Path(generator or default_path(cfg, "generator")),
-                       Path(evaluator or default_path(cfg, "evaluator")), Path(shards or default_path(cfg, "shards")),
-                       Path(cfg.eval.cache_dir or default_path(cfg, "eval_cache")),
-                       progress=lambda m: log.info("evaluate: %s", m))
     out_path = Path(out or default_path(cfg, "metrics"))
-    write_json_atomic(out_path, results)
+    with output_lock(out_path):
+        results = evaluate(cfg, Path(generator or default_path(cfg, "generator")),
+                           Path(evaluator or default_path(cfg, "evaluator")), Path(shards or default_path(cfg, "shards")),
+                           Path(cfg.eval.cache_dir or default_path(cfg, "eval_cache")),
+                           progress=lambda m: log.info("evaluate: %s", m))
+        write_json_atomic(out_path, results)
     for name, r in results.items():
         if not name.startswith("_"):
             log.info("%-28s %s", name, r["value"] if r["value"] is None else f"{r['value']:.4f}")

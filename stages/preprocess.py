@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
+from g3an.fsutil import output_lock
 from stages.common import Progress, setup
 from stages.paths import default_path
 
@@ -20,7 +21,7 @@ def main(dataset: Optional[str], raw: Optional[str], out: Optional[str], params:
 
     name = dataset or cfg.base.dataset
     raw_dir, out_dir = Path(raw or default_path(cfg, "raw", name)), Path(out or default_path(cfg, "shards", name))
-    with Progress() as bar:
+    with output_lock(out_dir), Progress() as bar:
         manifests = build_shards(source_for(name, cfg.download, cfg.preprocess), raw_dir, out_dir, cfg.preprocess,
                                  cfg.base.seed, progress=lambda d, t: bar.update("preprocess", d, t))
     for split, m in manifests.items():

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from g3an.fsutil import write_json_atomic
+from g3an.fsutil import output_lock, write_json_atomic
 from stages.common import Progress, setup
 from stages.paths import default_path
 
@@ -24,12 +24,13 @@ def main(shards: Optional[str], out: Optional[str], metrics: Optional[str], para
     metrics_path = Path(metrics or (out_path.parent / "metrics.json" if out else default_path(cfg, "evaluator_metrics")))
     manifest = read_manifest(shard_dir)
     e = cfg.eval
-    with Progress() as bar:
-        model, info = train_evaluator(shard_dir, manifest, e, cfg.loader,
-                                      lambda s, t, loss: bar.update("evaluator", s, t))
-    accuracy = split_accuracy(model, shard_dir, info["heads"], e, cfg.loader)
-    info["test_accuracy"] = accuracy
-    save_evaluator(out_path, model, info)
+    with output_lock(out_path):
+        with Progress() as bar:
+            model, info = train_evaluator(shard_dir, manifest, e, cfg.loader,
+                                          lambda s, t, loss: bar.update("evaluator", s, t))
+        accuracy = split_accuracy(model, shard_dir, info["heads"], e, cfg.loader)
+        info["test_accuracy"] = accuracy
+        save_evaluator(out_path, model, info)
     chance = {"motion": 1 / max(1, len(manifest["classes"])),
               **{k: 1 / len(v) for k, v in info["heads"]}}
     write_json_atomic(metrics_path, {"test_accuracy": accuracy, "chance": chance, "steps": e.evaluator_steps,

@@ -3,12 +3,13 @@
 A checkpoint holds G, D_V, D_I, the EMA generator, both optimizers, the step and clips seen, every
 RNG state (python, numpy, torch, CUDA, and the run's own sampling generator), the resolved config
 and the hash of the params that shape the run. Files are ``step-NNNNNNN.pt`` in one folder with a
-``latest`` pointer; the last ``keep`` are kept. Written and read through ``g3an.persistence``
-(atomic, ``weights_only=True``).
+``latest`` pointer; the last ``keep`` are kept, each with its SHA-256 beside it. Written and read
+through ``g3an.persistence`` (atomic, ``weights_only=True``).
 """
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Optional
@@ -16,8 +17,9 @@ from typing import Optional
 import numpy as np
 import torch
 
-from g3an.fsutil import write_bytes_atomic
-from g3an.persistence import save_artifact
+from g3an.errors import UserError
+from g3an.fsutil import sha256_of, write_bytes_atomic
+from g3an.persistence import load_artifact, save_artifact
 
 LATEST = "latest"
 
@@ -44,23 +46,55 @@ def set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 
 class CheckpointDir:
+    """``step-NNNNNNN.pt`` files, each with its SHA-256 in ``step-NNNNNNN.pt.sha256`` (written after it),
+    and a ``latest`` pointer that is only a hint for people: ``newest_good`` trusts the digests, never
+    the pointer. A checkpoint whose bytes no longer match its digest (a flipped byte, a truncation) is
+    renamed ``*.corrupt`` — kept for inspection, never loaded."""
+
     def __init__(self, folder: Path, keep: int = 3):
         self.folder, self.keep = Path(folder), keep
 
     def path(self, step: int) -> Path:
         return self.folder / f"step-{step:07d}.pt"
 
-    def latest(self) -> Optional[Path]:
-        pointer = self.folder / LATEST
-        if not pointer.exists():
-            return None
-        path = self.folder / pointer.read_text().strip()
-        return path if path.exists() else None
+    def all(self) -> list[Path]:
+        """Every checkpoint file, newest first."""
+        return sorted(self.folder.glob("step-*.pt"), reverse=True)
+
+    def problem(self, path: Path) -> Optional[str]:
+        """Why ``path`` must not be loaded, or None when its digest verifies (or predates digests)."""
+        digest = path.with_name(path.name + ".sha256")
+        if not digest.is_file():
+            return None  # written before digests existed: load_artifact still refuses what it cannot read
+        expected = digest.read_text(errors="replace").strip()
+        return None if sha256_of(path) == expected else "its bytes do not match the SHA-256 recorded when it was written"
+
+    def newest_good(self) -> tuple[Optional[Path], Optional[dict], list[tuple[Path, str]]]:
+        """(path, state) of the newest checkpoint that verifies and loads, and the (path, why) of every
+        newer one that did not."""
+        bad: list[tuple[Path, str]] = []
+        for path in self.all():
+            why = self.problem(path)
+            if why is None:
+                try:
+                    return path, load_artifact(path, "checkpoint"), bad
+                except UserError as e:
+                    why = str(e).split(": ", 1)[-1]
+            bad.append((path, why))
+        return None, None, bad
+
+    def quarantine(self, path: Path) -> Path:
+        dest = path.with_name(path.name + ".corrupt")
+        os.replace(path, dest)
+        path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+        return dest
 
     def save(self, state: dict, step: int) -> Path:
         path = self.path(step)
-        save_artifact(state, path, "checkpoint")
+        digest = save_artifact(state, path, "checkpoint")
+        write_bytes_atomic(path.with_name(path.name + ".sha256"), (digest + "\n").encode())
         write_bytes_atomic(self.folder / LATEST, (path.name + "\n").encode())
-        for old in sorted(self.folder.glob("step-*.pt"))[:-self.keep]:
-            old.unlink()  # our own older checkpoints beyond keep_last
+        for old in self.all()[self.keep:]:  # our own older checkpoints beyond keep_last
+            old.unlink()
+            old.with_name(old.name + ".sha256").unlink(missing_ok=True)
         return path

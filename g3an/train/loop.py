@@ -10,8 +10,9 @@ Progress is counted in steps and clips seen. One run folder holds:
 and a dvclive folder (``live``, default ``<run>/live``): metrics.json, plots/metrics/*.tsv (losses
 per step), plots/images/samples.png (a sample grid of the EMA generator).
 
-``train.resume: auto`` continues from ``checkpoints/latest`` when its params hash matches and
-otherwise sets the old run aside (never deletes it) and starts fresh. SIGINT/SIGTERM write a
+``train.resume: auto`` continues from the newest checkpoint whose SHA-256 verifies (damaged newer
+ones are reported and kept as ``*.corrupt``) when its params hash matches, and otherwise sets the
+old run aside (never deletes or overwrites it) and starts fresh; ``never`` always sets it aside. SIGINT/SIGTERM write a
 checkpoint and stop (``FitResult.interrupted``); a non-finite loss stops with an error, leaving
 the last good checkpoint as it was.
 """
@@ -36,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from g3an.config import Config, dump_yaml
 from g3an.errors import UserError
 from g3an.models.build import build_models
-from g3an.persistence import load_artifact, save_artifact
+from g3an.persistence import save_artifact
 from g3an.render.grid import frame_grid, to_uint8
 from g3an.sampling import sample_latents
 from g3an.train import distributed
@@ -62,8 +63,11 @@ class Diverged(UserError):
 
 
 def _set_aside(out: Path, live: Path, old_hash: str) -> Path:
-    dest = out / "previous" / f"{old_hash}-{time.strftime('%Y%m%d-%H%M%S')}"
-    dest.mkdir(parents=True, exist_ok=True)
+    stem = out / "previous" / f"{old_hash}-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest, n = stem, 1
+    while dest.exists():  # two set-asides in one second keep both
+        dest, n = stem.with_name(f"{stem.name}-{n}"), n + 1
+    dest.mkdir(parents=True)
     for src in [out / n for n in ("checkpoints", "log.jsonl", "generator.pt", "config.yaml")] + [live]:
         if src.exists():
             shutil.move(str(src), str(dest / ("live" if src == live else src.name)))
@@ -164,23 +168,31 @@ def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
 
 def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_hash: str, out: Path,
                          live_dir: Path, d: distributed.Dist) -> None:
-    """Continue from the latest checkpoint of the same experiment; otherwise move the old run aside."""
-    latest = ckpts.latest()
-    if latest is None:
+    """Continue from the newest checkpoint that verifies, when it is of the same experiment; otherwise
+    move the old run aside (never overwrite it) and start fresh. Newer checkpoints that fail their
+    digest or cannot be read are reported and kept as ``*.corrupt``; ``latest`` is never followed."""
+    if not ckpts.all():
         return
-    state = load_artifact(latest, "checkpoint")
-    if cfg.train.resume == "auto" and state.get("params_hash") == params_hash:
+    path = state = None
+    bad: list = []
+    if cfg.train.resume == "auto":
+        path, state, bad = ckpts.newest_good()
+    distributed.barrier(d)  # every rank has read before rank 0 renames or moves anything
+    if d.main:
+        for p, why in bad:
+            log.warning("checkpoint %s is damaged (%s); kept as %s", p, why, ckpts.quarantine(p).name)
+    if state is not None and state.get("params_hash") == params_hash:
         run.load(state, d.rank)
-        log.info("resuming %s at step %d (%d clips seen)", latest, run.step, run.clips)
+        log.info("resuming at step %d (%d clips seen) from %s", run.step, run.clips, path)
         if d.main:
             _truncate_logs(out, live_dir, run.step)
-        return
-    distributed.barrier(d)
-    if d.main:
-        why = "train.resume is never" if cfg.train.resume != "auto" else \
-            f"the params changed (hash {state.get('params_hash')} → {params_hash})"
-        kept = _set_aside(out, live_dir, str(state.get("params_hash")))
-        log.warning("starting fresh: %s; the previous run is kept in %s", why, kept)
+    elif d.main:
+        why = ("train.resume is never" if cfg.train.resume != "auto" else
+               "no checkpoint verifies" if state is None else
+               f"the params changed (hash {state.get('params_hash')} → {params_hash})")
+        tag = state.get("params_hash") if state else "unverified" if cfg.train.resume == "auto" else "resume-never"
+        kept = _set_aside(out, live_dir, str(tag))
+        log.warning("starting fresh at step 0: %s; the previous run is kept in %s", why, kept)
     distributed.barrier(d)
 
 
@@ -318,7 +330,7 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
                 if bad:
                     shown = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
                     raise Diverged(f"non-finite loss at step {run.step + 1} ({shown}); the last good checkpoint "
-                                   f"{ckpts.latest()} is intact — lower train.lr_g/lr_d or try train.loss=hinge")
+                                   f"{ckpts.all()[0] if ckpts.all() else '(none yet)'} is intact — lower train.lr_g/lr_d or try train.loss=hinge")
 
                 # --- EMA
                 if run.ema is not None:

@@ -1,9 +1,15 @@
 import os
+import signal
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from g3an.fsutil import atomic_path, staged_dir, write_json_atomic
+from g3an.errors import UserError
+from g3an.fsutil import MARKER, atomic_path, output_lock, staged_dir, write_json_atomic
+from tests.helpers import ROOT
 
 
 def test_atomic_files_get_the_usual_mode_and_failures_leave_nothing(tmp_path):
@@ -21,14 +27,67 @@ def test_atomic_files_get_the_usual_mode_and_failures_leave_nothing(tmp_path):
 
 
 def test_staged_dir_replaces_only_on_success(tmp_path):
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("old")
+    with staged_dir(tmp_path / "out", "test") as tmp:
+        (tmp / "old.txt").write_text("old")
     with pytest.raises(ValueError):
-        with staged_dir(tmp_path / "out") as tmp:
+        with staged_dir(tmp_path / "out", "test") as tmp:
             (tmp / "new.txt").write_text("new")
             raise ValueError
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["old.txt"]
-    with staged_dir(tmp_path / "out") as tmp:
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MARKER, "old.txt"]
+    with staged_dir(tmp_path / "out", "test") as tmp:
         (tmp / "new.txt").write_text("new")
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MARKER, "new.txt"]
+    assert (tmp_path / "out" / MARKER).read_text() == "written by g3an stage: test\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_folder_g3an_did_not_write_is_never_replaced(tmp_path, monkeypatch):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("x")
+    (tmp_path / "afile").write_text("mine")
+    monkeypatch.chdir(precious)
+    for target, fragment in ((precious, "not empty and not written by g3an"), (Path("."), "not empty"),
+                             (tmp_path / "afile", "is not a folder")):
+        with pytest.raises(UserError, match=fragment):
+            with staged_dir(target, "test") as tmp:
+                (tmp / "x").write_text("new")
+    assert (precious / "notes.txt").read_text() == "x" and (tmp_path / "afile").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "precious"]  # no temp folders left
+    (tmp_path / "empty").mkdir()
+    with staged_dir(tmp_path / "empty", "test") as tmp:  # an empty folder is fine
+        (tmp / "x").write_text("new")
+
+
+def test_temp_folders_of_dead_processes_are_removed_at_the_next_run(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / f".out.tmp-{dead}").mkdir()
+    (tmp_path / f".out.tmp-{os.getppid()}").mkdir()  # a live process's: left alone
+    with staged_dir(tmp_path / "out", "test"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".out.tmp-{os.getppid()}", "out"]
+
+
+_HOLD = """
+import sys, time
+from g3an.fsutil import output_lock
+with output_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_process_is_refused_while_the_first_holds_the_output(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / "out")], stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match=f"out is in use by pid {holder.pid}"):
+            with output_lock(tmp_path / "out"):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with output_lock(tmp_path / "out"):  # the kernel released it when the holder died
+        pass

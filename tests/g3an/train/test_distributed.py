@@ -27,4 +27,4 @@ def test_two_rank_ddp_run(tmp_path):
         assert s0[net]
         for k in s0[net]:
             assert torch.equal(s0[net][k], s1[net][k]), f"{net}.{k} differs between ranks"
-    assert sorted(p.name for p in (out / "checkpoints").iterdir())[-1] == "step-0000006.pt"  # rank 0 wrote
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt"))[-1] == "step-0000006.pt"  # rank 0 wrote

@@ -10,6 +10,7 @@ import torch
 
 from g3an.errors import UserError
 from g3an.persistence import load_artifact
+from g3an.train.checkpoint import CheckpointDir
 from g3an.train.loop import Diverged, fit
 from tests.helpers import cli, tiny_config, tiny_overrides
 
@@ -32,7 +33,8 @@ def test_a_few_steps_write_everything_a_user_needs(training_shards, tmp_path):
     assert res.step == 6 and res.clips == 24 and res.interrupted is None
     assert all(torch.isfinite(torch.tensor(v)) for v in res.metrics.values())
     run = tmp_path / "run"
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest", "step-0000003.pt", "step-0000006.pt"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "latest", "step-0000003.pt", "step-0000003.pt.sha256", "step-0000006.pt", "step-0000006.pt.sha256"]
     exported = torch.load(run / "generator.pt", weights_only=True)
     assert exported["n_classes"] == 8 and exported["latent_length"] == 1 and exported["spec"]["width"] == 0.0625
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
@@ -90,9 +92,10 @@ def test_a_malicious_checkpoint_is_refused_not_executed(training_shards, tmp_pat
     with open(ckpts / "step-0000003.pt", "wb") as f:
         pickle.dump({"g": _Evil()}, f)
     (ckpts / "latest").write_text("step-0000003.pt\n")
-    with pytest.raises(UserError, match="refused"):
-        fit(tiny_config(), training_shards, tmp_path / "run")
-    assert not (tmp_path / "pwned").exists()
+    res = fit(tiny_config(), training_shards, tmp_path / "run")  # refused, reported, set aside: a fresh run
+    assert res.step == 6 and not (tmp_path / "pwned").exists()
+    kept = list((tmp_path / "run" / "previous").glob("unverified-*/checkpoints/step-0000003.pt.corrupt"))
+    assert len(kept) == 1  # never deleted, never loaded
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(training_shards, tmp_path):
@@ -100,15 +103,15 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(training_shard
     fit(tiny_config(train__steps=3), training_shards, run)
     path = run / "checkpoints" / "step-0000003.pt"
     state = torch.load(path, weights_only=True)
-    for k, v in state["g"].items():  # a generator gone bad: every weight NaN
+    for k, v in state["g"].items():  # a generator gone bad: every weight NaN, saved as the run saves
         if v.is_floating_point():
             v.fill_(float("nan"))
-    torch.save(state, path)
+    CheckpointDir(run / "checkpoints").save(state, 3)
     before = path.read_bytes()
     with pytest.raises(Diverged, match="non-finite loss at step 4.*step-0000003.pt is intact"):
         fit(tiny_config(), training_shards, run)
     assert path.read_bytes() == before and sorted(p.name for p in (run / "checkpoints").iterdir()) == [
-        "latest", "step-0000003.pt"]
+        "latest", "step-0000003.pt", "step-0000003.pt.sha256"]
 
 
 def _train_cmd(shards, run, **extra):
@@ -163,3 +166,26 @@ def test_sigint_writes_a_checkpoint_and_exits_cleanly(training_shards, tmp_path)
     assert "Traceback" not in err and "checkpoint written" in err
     step = int((tmp_path / "run" / "checkpoints" / "latest").read_text()[5:12])
     assert 3 <= step < 400 and not (tmp_path / "run" / "generator.pt").exists()
+
+
+def test_a_second_train_on_the_same_run_folder_is_refused(training_shards, tmp_path):
+    first = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), tmp_path)
+    try:
+        _wait_for_checkpoint(tmp_path / "run", 3, first)
+        before = sorted(p.name for p in (tmp_path / "run").rglob("*"))
+        second = cli(*_train_cmd(training_shards, tmp_path / "run", train__lr_g=1e-3), cwd=tmp_path)
+        assert second.returncode == 2 and f"is in use by pid {first.pid}" in second.stderr
+        assert "Traceback" not in second.stderr and not (tmp_path / "run" / "previous").exists()
+        assert first.poll() is None  # the first run goes on, its files untouched by the second
+        assert set(before) <= {p.name for p in (tmp_path / "run").rglob("*")}
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+
+
+def test_train_out_naming_a_file_is_one_line(training_shards, tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    r = cli(*_train_cmd(training_shards, tmp_path / "afile"), cwd=tmp_path)
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "afile").read_text() == "mine"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,9 +38,10 @@ class _Invalid(Exception):
         self.key, self.value, self.allowed, self.known = key, value, allowed, unknown_key_in
 
     def message(self, source: str) -> str:
+        where = f"{source} " if source == "--set" else f"{source}: "  # `--set key=...` or `params.yaml: key`
         if self.known is not None:
-            return f"{source}: unknown key {self.key}; known keys here: {', '.join(self.known)}"
-        return f"{source}: {self.key} = {self.value!r} is invalid: expected {self.allowed}"
+            return f"{where}unknown key {self.key}; known keys here: {', '.join(self.known)}"
+        return f"{where}{self.key} = {self.value!r} is invalid: expected {self.allowed}"
 
 
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -227,7 +229,8 @@ class EvalConfig:
         for key in ("evaluator_steps", "evaluator_batch", "evaluator_width", "n_fake", "n_real", "batch",
                     "disentangle_sets", "resnext_fakes"):
             _require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
-        _require(self.n_fake >= 2 and self.n_real >= 2, "n_fake", self.n_fake, "at least 2 (a covariance needs two)")
+        _require(self.n_fake >= 2, "n_fake", self.n_fake, "at least 2 (a covariance needs two)")
+        _require(self.n_real >= 2, "n_real", self.n_real, "at least 2 (a covariance needs two)")
         _require(self.evaluator_lr > 0, "evaluator_lr", self.evaluator_lr, "a number > 0")
 
 
@@ -327,13 +330,17 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 raise _Invalid(key, value, "a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _Invalid(key, value, "a number")
+        if not math.isfinite(value):
+            raise _Invalid(key, value, "a finite number")
         return float(value)
     if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise _Invalid(key, value, f"a string — YAML read this as the number {value!r}; quote it, e.g. '001'")
         if not isinstance(value, str):
             raise _Invalid(key, value, "a string")
         return value
@@ -382,6 +389,10 @@ def config_from_dict(data: dict | None, overrides: typing.Sequence[str] = (), so
     try:
         return _build(Config, data, "")
     except _Invalid as e:
+        overridden = [t.split("=", 1)[0].strip() for t in overrides]
+        key = e.key.split("[", 1)[0]
+        if any(key == k or key.startswith(k + ".") for k in overridden):
+            source = "--set"  # the bad value came from the command line, not the file
         raise ConfigError(e.message(source)) from None
 
 
@@ -389,10 +400,24 @@ def load_config(path: str | Path = "params.yaml", overrides: typing.Sequence[str
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: params file not found; run from the project root or pass --params FILE")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; pass --params a YAML file such as params.yaml")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save the params file as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem}); fix the file at that line and column") from None
+    if data is None:
+        raise ConfigError(f"{path}: is empty; restore it (`git checkout {path.name}`) or write its sections "
+                          "(base, download, preprocess, model, loader, train, eval, render)")
     return config_from_dict(data, overrides, source=str(path))
 
 

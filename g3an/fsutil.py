@@ -122,6 +122,12 @@ def staged_dir(target: str | Path, stage: str) -> Iterator[Path]:
     try:
         yield tmp
         (tmp / MARKER).write_text(f"written by g3an stage: {stage}\n")
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.filename is None:  # a write failed (full disk, quota, I/O): say which output it was for
+            raise UserError(f"{target}: {e.strerror or e} while writing it; nothing was replaced — free some "
+                            "space or choose another output path") from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -2,9 +2,12 @@
 
 Each sample in a shard is one whole video; the loader cuts one clip per video visit: T frames
 (``clip_length``, default 16) with a random start and a frame step drawn from ``frame_steps``
-(default {2, 3}, as the reference code). **Short videos**: steps that do not fit are dropped; if
-none fits, the largest step that fits is used (≥ 1); a video shorter than T frames is padded by
-repeating its last frame (``padded`` counts them).
+(default {2, 3}, as the reference code). **Short videos**: a clip is only ever cut with a step
+from ``frame_steps`` that fits the video, (T − 1)·step + 1 ≤ N frames; among the steps that fit, one
+is drawn at random. A video that no allowed step fits is skipped — never padded, never cut with a
+smaller step — so every clip follows the protocol the metrics record. ``pipeline.manifest.clip_plan`` tells from a
+manifest, before any clip is read, which steps the data serves and how many videos are skipped,
+and refuses a split where none fits.
 
 Batches are uint8 ``(B, T, H, W, 3)`` tensors plus int64 labels (−1 when unlabelled) — shape (B,),
 or (B, 1 + K) when ``meta_labels`` asks for K more per-video labels (e.g. the synthetic set's
@@ -35,6 +38,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from g3an.config import LoaderConfig
 from g3an.errors import UserError
+from pipeline.manifest import fitting_steps
 
 
 def list_shards(folder: str | Path) -> list[str]:
@@ -44,17 +48,14 @@ def list_shards(folder: str | Path) -> list[str]:
     return shards
 
 
-def clip_indices(n: int, length: int, steps: Sequence[int], rng: random.Random) -> np.ndarray:
-    """Frame indices of one clip from an ``n``-frame video (see the module docstring for short videos)."""
-    fitting = [s for s in steps if (length - 1) * s < n]
-    if fitting:
-        step = rng.choice(fitting)
-    else:
-        step = max(1, (n - 1) // max(1, length - 1))
-    span = (length - 1) * step + 1
-    start = rng.randrange(n - span + 1) if span <= n else 0
-    idx = start + step * np.arange(length)
-    return np.minimum(idx, n - 1)
+def clip_indices(n: int, length: int, steps: Sequence[int], rng: random.Random) -> np.ndarray | None:
+    """Frame indices of one clip from an ``n``-frame video, or None when no allowed step fits."""
+    fitting = fitting_steps(n, length, steps)
+    if not fitting:
+        return None
+    step = rng.choice(fitting)
+    start = rng.randrange(n - (length - 1) * step)
+    return start + step * np.arange(length)
 
 
 def decode_sample(sample: dict) -> tuple[np.ndarray, dict]:
@@ -94,7 +95,8 @@ class ClipStream(IterableDataset):
                             "lower preprocess.shard_size, use fewer loader.workers, or set loader.shard_mode=resampled")
         return mine
 
-    def _samples(self, rng: random.Random) -> Iterator[dict]:
+    def _samples(self, rng: random.Random) -> Iterator[tuple[int, dict]]:
+        """(pass number, sample), endlessly."""
         mine = self._my_shards()
         for epoch in itertools.count():
             if self.shard_mode == "resampled":
@@ -103,17 +105,24 @@ class ClipStream(IterableDataset):
                 order = list(mine)
                 rng.shuffle(order)
             stream = wds.tarfile_to_samples()(iter([{"url": u} for u in order]))
-            yield from wds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(stream)
+            for sample in wds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(stream):
+                yield epoch, sample
 
     def __iter__(self):
         rank, _ = _rank_world()
         info = get_worker_info()
         worker = info.id if info else 0
         rng = random.Random(f"clips-{self.seed}-{self.segment}-{rank}-{worker}")
-        batch_frames, batch_labels = [], []
-        for sample in self._samples(rng):
+        batch_frames, batch_labels, clips = [], [], 0
+        for epoch, sample in self._samples(rng):
             frames, meta = decode_sample(sample)  # (N, H, W, 3) uint8
             idx = clip_indices(frames.shape[0], self.clip_length, self.frame_steps, rng)
+            if idx is None:  # too short for every allowed step: skipped, never padded (clip_plan counts them)
+                if epoch > 0 and clips == 0:
+                    raise UserError(f"no video in {len(self.shards)} shard(s) has enough frames for clip_length "
+                                    f"{self.clip_length} at frame steps {list(self.frame_steps)}; lower them")
+                continue
+            clips += 1
             batch_frames.append(frames[idx])
             label = int(meta.get("label_index", -1))
             if self.meta_labels:

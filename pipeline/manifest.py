@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from g3an.config import LoaderConfig
 from g3an.errors import UserError
+from g3an.fsutil import sha256_of
 
 REQUIRED = ("dataset", "split", "videos", "resolution", "classes", "conditional", "factors", "per_subject", "shards")
 
@@ -26,6 +28,7 @@ def build_manifest(split: str, source, entries: Sequence[dict], shards: list[dic
         "dataset": source.name, "split": split, "videos": len(entries), "frames": int(sum(frames)),
         "frames_per_video": {"min": min(frames, default=0), "max": max(frames, default=0),
                              "mean": round(sum(frames) / len(frames), 2) if frames else 0},
+        "lengths": {str(n): c for n, c in sorted(collections.Counter(frames).items())},  # frames → videos
         "resolution": [params["size"], params["size"]], "classes": list(source.classes),
         "conditional": source.conditional,
         "factors": [[name, list(vocab)] for name, vocab in source.factors.items()],  # a list: keeps the order
@@ -49,3 +52,46 @@ def read_manifest(shards: str | Path, split: str = "train") -> dict:
     if missing:
         raise UserError(f"{path}: not a g3an shard manifest (missing {', '.join(missing)}); {fix} to rewrite it")
     return manifest
+
+
+def verified_shards(shards: str | Path, split: str = "train") -> list[str]:
+    """The shard files ``<shards>/<split>/manifest.json`` lists, in its order, each checked against
+    it: present, the same size, the same SHA-256 (manifests written before digests: size only). Any
+    difference is a UserError naming the shard and the fix, before a single clip is read."""
+    manifest, folder = read_manifest(shards, split), Path(shards) / split
+    fix = "re-create the shards: `dvc repro preprocess` (or `dvc pull`, or `g3an-cli preprocess`)"
+    if not manifest["shards"]:
+        raise UserError(f"{folder}/manifest.json: lists no shards for the {split} split; {fix}")
+    paths = []
+    for entry in manifest["shards"]:
+        path = folder / entry["name"]
+        if not path.is_file():
+            raise UserError(f"{path}: listed in the manifest but missing; {fix}")
+        if path.stat().st_size != entry["bytes"]:
+            raise UserError(f"{path}: {path.stat().st_size} bytes, the manifest says {entry['bytes']} "
+                            f"(truncated or replaced); {fix}")
+        if "sha256" in entry and sha256_of(path) != entry["sha256"]:
+            raise UserError(f"{path}: its bytes differ from the manifest's SHA-256 (corrupt); {fix}")
+        paths.append(str(path))
+    return paths
+
+
+def fitting_steps(n: int, length: int, steps: Sequence[int]) -> list[int]:
+    """The frame steps of ``steps`` that fit a ``length``-frame clip into an ``n``-frame video."""
+    return [s for s in steps if (length - 1) * s + 1 <= n]
+
+
+def clip_plan(manifest: dict, loader: LoaderConfig) -> dict:
+    """What the clips of a split will be, from its manifest: the frame steps at least one video serves
+    (the protocol actually used), how many videos serve none (skipped). A UserError when none fits."""
+    lengths = manifest.get("lengths") or {str(manifest["frames_per_video"]["min"]): manifest["videos"]}
+    counts = {int(n): c for n, c in lengths.items()}
+    used = [s for s in loader.frame_steps if any(fitting_steps(n, loader.clip_length, [s]) for n in counts)]
+    skipped = sum(c for n, c in counts.items() if not fitting_steps(n, loader.clip_length, loader.frame_steps))
+    if not used:
+        longest = max(counts, default=0)
+        raise UserError(f"{manifest['dataset']}/{manifest['split']}: no video has enough frames for "
+                        f"loader.clip_length = {loader.clip_length} at any of loader.frame_steps = "
+                        f"{list(loader.frame_steps)} (the longest has {longest}); lower loader.clip_length or "
+                        f"loader.frame_steps (a step s needs (clip_length - 1)·s + 1 frames)")
+    return {"frame_steps": used, "videos": sum(counts.values()), "skipped_short": skipped}

@@ -10,6 +10,7 @@ into a temporary folder that replaces the output folder only when complete.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 import multiprocessing as mp
@@ -131,8 +132,10 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
                   test_subjects=sorted(test_set), seed=seed, decoder=prep.decoder, crop=source.crop,
                   face_detector=prep.face_detector, face_margin=prep.face_margin, max_frames=prep.max_frames)
     opt = FrameOptions(prep.size, source.crop, prep.decoder, prep.face_detector, prep.face_margin, prep.max_frames)
-    with staged_dir(out, "preprocess") as tmp:
+    with staged_dir(out, "preprocess") as tmp, contextlib.ExitStack() as on_exit:
         writers = {s: ShardSetWriter(tmp / s, s, prep.shard_size) for s in ("train", "test")}
+        for writer in writers.values():
+            on_exit.callback(writer.abort)  # a no-op once closed
         entries: dict[str, list[dict]] = {"train": [], "test": []}
         skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}
         results = ordered_map(_work, ((r, opt) for r in records), prep.workers, window=max(4, 4 * prep.workers))

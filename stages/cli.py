@@ -3,6 +3,8 @@ inside the commands, so ``g3an-cli --help`` answers instantly."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from typing import List, Optional
 
@@ -10,7 +12,8 @@ import typer
 
 from stages.paths import shown
 
-app = typer.Typer(help="G³AN pipeline: download → preprocess → train → train-evaluator → evaluate → render (each a DVC stage).",
+app = typer.Typer(help="G³AN pipeline: download → preprocess → train → train-evaluator → evaluate → render (each a DVC "
+                       "stage). Errors are one line; add --debug (or set G3AN_DEBUG=1) for the traceback.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -101,15 +104,38 @@ def render(generator: Optional[str] = typer.Option(None, help=f"Generator export
     run(generator, out, params, _overrides(set_))
 
 
+def _os_error(e: OSError) -> str:
+    """An OSError as ``<path>: <reason>; <fix>``."""
+    where = e.filename or "g3an"
+    fixes = {errno.ENOSPC: "free some space or point the output elsewhere",
+             errno.EDQUOT: "free some space or point the output elsewhere",
+             errno.EROFS: "the file system is read-only: choose a writable output path",
+             errno.EACCES: "check the permissions, or choose another path",
+             errno.EPERM: "check the permissions, or choose another path",
+             errno.ENOTDIR: "a path component is a file, not a folder: fix the path",
+             errno.EISDIR: "a folder was given where a file is expected: fix the path",
+             errno.ENOENT: "check the path"}
+    return f"{where}: {e.strerror or e}; {fixes.get(e.errno, 'check the path and the disk')}"
+
+
 def main() -> None:
+    """Expected failures (bad params, files, data, paths, a full or read-only disk) end as one line
+    ``error: <path or key>: <reason>; <fix>`` and exit 2; ``--debug`` (or ``G3AN_DEBUG=1``) shows
+    the traceback instead."""
     from g3an.errors import UserError
 
+    debug = "--debug" in sys.argv[1:] or os.environ.get("G3AN_DEBUG", "") not in ("", "0")
+    sys.argv = [a for a in sys.argv if a != "--debug"]
     try:
         app()
-    except UserError as e:
+    except (UserError, OSError) as e:
+        if debug:
+            raise
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        text = _os_error(e) if isinstance(e, OSError) else str(e)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

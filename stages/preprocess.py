@@ -16,6 +16,7 @@ log = logging.getLogger("g3an.preprocess")
 def main(dataset: Optional[str], raw: Optional[str], out: Optional[str], params: str,
          overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
+    from pipeline.manifest import fitting_steps
     from pipeline.preprocess import build_shards
     from pipeline.sources import source_for
 
@@ -28,3 +29,10 @@ def main(dataset: Optional[str], raw: Optional[str], out: Optional[str], params:
         n = len(m["shards"])
         log.info("%s/%s: %d videos, %d frames, %d shard%s, %d skipped", name, split, m["videos"], m["frames"],
                  n, "" if n == 1 else "s", len(m["skipped"]))
+        if m["videos"]:
+            short = sum(c for f, c in m["lengths"].items()
+                        if not fitting_steps(int(f), cfg.loader.clip_length, cfg.loader.frame_steps))
+            if short:
+                log.warning("%s/%s: %d videos are too short for loader.clip_length %d at any of loader.frame_steps "
+                            "%s; the loader will skip them", name, split, short, cfg.loader.clip_length,
+                            list(cfg.loader.frame_steps))

@@ -29,7 +29,8 @@ from g3an.models.build import load_generator
 from g3an.persistence import load_artifact, save_artifact
 from g3an.render.grid import to_uint8
 from g3an.sampling import generate, sample_latents
-from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
+from pipeline.loader import ClipLoader, ClipStream, to_model_input
+from pipeline.manifest import clip_plan, read_manifest, verified_shards
 
 log = logging.getLogger("g3an.evaluate")
 
@@ -86,7 +87,7 @@ def _summary(videos_uint8: np.ndarray, ev: dict, labels: Optional[torch.Tensor])
 
 def real_clips(shards: Path, split: str, n: int, loader: LoaderConfig, seed: int):
     """``n`` seeded real clips of a split, cut as ``loader`` says: float (N, 3, T, H, W) and labels (N,)."""
-    stream = ClipStream(list_shards(Path(shards) / split), loader, seed)
+    stream = ClipStream(verified_shards(shards, split), loader, seed)
     frames, labels = [], []
     for f, lab in ClipLoader(stream, math.ceil(n / loader.batch_size), 0).segment(0):
         frames.append(f)
@@ -214,8 +215,14 @@ def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Pa
                         f"{export['spec']['size']} px; retrain the evaluator on the same shards")
     tz = export["latent_length"]
     frames = g.spec.frames(tz)
+    judged = blob["info"].get("clip_length")
+    if judged is not None and judged != frames:
+        raise UserError(f"{evaluator_path}: the judge was trained on {judged}-frame clips but the generator makes "
+                        f"{frames}; set loader.clip_length={frames} and retrain it (`dvc repro train-evaluator`)")
+    plans = [clip_plan(read_manifest(shards, split), replace(cfg.loader, clip_length=frames))
+             for split in ("train", "test")]
     protocol = {"resolution": export["spec"]["size"], "clip_length": frames,
-                "frame_steps": list(cfg.loader.frame_steps),
+                "frame_steps": sorted(set(plans[0]["frame_steps"]) | set(plans[1]["frame_steps"])),
                 "extractor": f"g3an evaluator {sha256_of(evaluator_path)[:16]}"}
     ctx = Context(cfg, protocol, export["classes"], export["n_classes"], readable_heads(blob),
                   real={}, g=g, evaluator=evaluator, latent_length=tz,

@@ -23,7 +23,8 @@ from torch import nn
 
 from g3an.config import EvalConfig, LoaderConfig
 from g3an.persistence import load_artifact, save_artifact
-from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
+from pipeline.loader import ClipLoader, ClipStream, to_model_input
+from pipeline.manifest import clip_plan, verified_shards
 
 log = logging.getLogger("g3an.evaluator")
 EMBED, FEATURE = 128, 256
@@ -91,11 +92,12 @@ def train_evaluator(shards: Path, manifest: dict, ev: EvalConfig, loader: Loader
                     progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[Evaluator, dict]:
     """The judge, trained for ``ev.evaluator_steps`` on clips of the training split cut as ``loader`` says."""
     heads = appearance_heads(manifest)
+    plan = clip_plan(manifest, loader)  # refuses clips no video can give
     torch.manual_seed(ev.seed)
     model = Evaluator(manifest["resolution"][0], len(manifest["classes"]), [(k, len(v)) for k, v in heads],
                       ev.evaluator_width)
     opt = torch.optim.Adam(model.parameters(), lr=ev.evaluator_lr)
-    stream = ClipStream(list_shards(Path(shards) / "train"), replace(loader, batch_size=ev.evaluator_batch), ev.seed,
+    stream = ClipStream(verified_shards(shards, "train"), replace(loader, batch_size=ev.evaluator_batch), ev.seed,
                         meta_labels=heads)
     model.train()
     loss_value, steps = float("nan"), ev.evaluator_steps
@@ -108,13 +110,14 @@ def train_evaluator(shards: Path, manifest: dict, ev: EvalConfig, loader: Loader
         if progress:
             progress(step, steps, loss_value)
     model.eval()
-    return model, {"heads": heads, "final_loss": loss_value}
+    return model, {"heads": heads, "final_loss": loss_value, "clip_length": loader.clip_length,
+                   "frame_steps": plan["frame_steps"]}
 
 
 @torch.no_grad()
 def split_accuracy(model: Evaluator, shards: Path, heads, ev: EvalConfig, loader: LoaderConfig) -> dict:
     """Accuracy of every head on ``ev.n_real`` clips of the test split (video-level)."""
-    stream = ClipStream(list_shards(Path(shards) / "test"), replace(loader, batch_size=ev.batch), ev.seed,
+    stream = ClipStream(verified_shards(shards, "test"), replace(loader, batch_size=ev.batch), ev.seed,
                         meta_labels=heads)
     hits: dict[str, list] = {"motion": []}
     for frames, labels in ClipLoader(stream, max(1, -(-ev.n_real // ev.batch)), 0).segment(0):

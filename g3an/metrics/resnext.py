@@ -113,7 +113,8 @@ def features(model: ResNeXt3D, videos: torch.Tensor, batch: int = 8) -> torch.Te
 
 def paper_fvd(ctx, shards: Path, weights: Path, cache_dir: Path) -> dict:
     from g3an.sampling import generate, sample_latents
-    from pipeline.loader import clip_indices, iter_videos_once, list_shards, to_model_input
+    from pipeline.loader import clip_indices, iter_videos_once, to_model_input
+    from pipeline.manifest import verified_shards
 
     if not Path(weights).exists():
         raise UserError(f"eval.i3d_or_resnext_weights = {weights}: file not found (it is never downloaded)")
@@ -121,15 +122,18 @@ def paper_fvd(ctx, shards: Path, weights: Path, cache_dir: Path) -> dict:
     if t != FRAMES:
         raise UserError(f"the paper's protocol uses 16-frame clips; this generator makes {t}")
     model, digest = load_resnext(weights)
-    key = json.dumps({"digest": digest, "shards": sorted(list_shards(Path(shards) / "train")),
-                      "steps": list(cfg.loader.frame_steps), "seed": cfg.eval.seed}, sort_keys=True)
+    key = json.dumps({"digest": digest, "shards": verified_shards(shards, "train"),
+                      "steps": ctx.protocol["frame_steps"], "seed": cfg.eval.seed}, sort_keys=True)
     cache = Path(cache_dir) / f"resnext-real-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
     if cache.exists():
         real = load_artifact(cache, "real-stats")
     else:  # every training video once, one clip each, sampled as in training (recorded below)
         rng, feats, clips = random.Random(cfg.eval.seed), [], []
-        for frames, _ in iter_videos_once(list_shards(Path(shards) / "train")):
-            clips.append(torch.from_numpy(frames[clip_indices(frames.shape[0], t, cfg.loader.frame_steps, rng)]))
+        for frames, _ in iter_videos_once(verified_shards(shards, "train")):
+            idx = clip_indices(frames.shape[0], t, ctx.protocol["frame_steps"], rng)
+            if idx is None:
+                continue  # too short for every allowed step (pipeline.loader: skipped, never padded)
+            clips.append(torch.from_numpy(frames[idx]))
             if len(clips) == 8:
                 feats.append(features(model, to_model_input(torch.stack(clips))))
                 clips = []
@@ -148,7 +152,7 @@ def paper_fvd(ctx, shards: Path, weights: Path, cache_dir: Path) -> dict:
     value = frechet_distance(mu, sigma, real["mu"], real["sigma"])
     return {f"fvd_resnext101_2048_{t}f": {
         "value": value, "n_fake": cfg.eval.resnext_fakes, "n_real": real["n"], "resolution": SIZE,
-        "clip_length": t, "frame_steps": list(cfg.loader.frame_steps), "real_clips": "every training video once",
+        "clip_length": t, "frame_steps": ctx.protocol["frame_steps"], "real_clips": "every training video once",
         "extractor": f"3D ResNeXt-101 (user weights {Path(weights).name}, sha256 {digest})",
         "note": "comparable to published G3AN numbers only with the original Kinetics-400 weights, 5000 fakes "
                 "and all training clips; other weights (e.g. random) give numbers that mean nothing"}}

@@ -43,8 +43,8 @@ from g3an.sampling import sample_latents
 from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
 from g3an.train.step import Nets, gan_step, make_optimizers, unwrap
-from pipeline.loader import ClipLoader, ClipStream, list_shards, to_model_input
-from pipeline.manifest import read_manifest
+from pipeline.loader import ClipLoader, ClipStream, to_model_input
+from pipeline.manifest import clip_plan, read_manifest, verified_shards
 
 log = logging.getLogger("g3an.train")
 
@@ -282,6 +282,11 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
     tc, dev = cfg.train, d.device
     manifest = read_manifest(shards)
     classes, n_classes = manifest["classes"], _n_classes(cfg, manifest, shards)
+    plan = clip_plan(manifest, cfg.loader)  # refuses clips no video can give, before anything is built
+    if plan["skipped_short"]:
+        log.warning("%d of %d training videos are too short for %d-frame clips at any of frame steps %s: "
+                    "skipped (never padded); clips use steps %s", plan["skipped_short"], plan["videos"],
+                    cfg.loader.clip_length, list(cfg.loader.frame_steps), plan["frame_steps"])
     params_hash = cfg.train_hash()
 
     # --- models, optimizers, state (resumed when the same experiment left a checkpoint)
@@ -294,7 +299,7 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
     nets, autocast = _for_device(run, cfg, n_classes, d)
 
     # --- data: segments of ckpt_every batches, so a resumed run sees the same batches
-    stream = ClipStream(list_shards(shards / "train"), cfg.loader, cfg.base.seed)
+    stream = ClipStream(verified_shards(shards, "train"), cfg.loader, cfg.base.seed)
     loader = ClipLoader(stream, tc.ckpt_every, cfg.loader.workers)
     start_step, start_clips = run.step, run.clips
     tick = _Ticker(cfg, out, live_dir, run, n_classes, progress) if d.main else None

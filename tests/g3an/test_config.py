@@ -83,3 +83,34 @@ def test_train_hash_ignores_run_length_but_not_shape():
     assert a.train_hash() != config_from_dict({"train": {"lr_g": 1e-3}}).train_hash()
     assert a.train_hash() != config_from_dict({"model": {"width": 0.25}}).train_hash()
     assert a.train_hash() != config_from_dict({"base": {"seed": 1}}).train_hash()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"base:\n  seed: [1\n", r"p\.yaml:3:1: not valid YAML"),
+    (b"model:\n  width: 1\n   size: 64\n", r"p\.yaml:3:\d+: not valid YAML"),
+    (b"", "is empty; restore it"),
+    (b"# only a comment\n", "is empty"),
+    (b"\xff\xfebase: {}\n", "not UTF-8 text"),
+])
+def test_params_files_that_cannot_be_read_name_the_place(tmp_path, content, fragment):
+    (tmp_path / "p.yaml").write_bytes(content)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(tmp_path / "p.yaml")
+
+
+def test_a_folder_as_params_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder; pass --params a YAML file"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("eval.n_real=1", "--set eval.n_real = 1 is invalid"),
+    ("train.lr_g=.inf", "train.lr_g = inf is invalid: expected a finite number"),
+    ("train.lr_d=.nan", "expected a finite number"),
+    ("preprocess.test_subjects=[001]", "quote it, e.g. '001'"),
+    ("train.stepz=3", "--set unknown key train.stepz"),
+])
+def test_bad_overrides_are_blamed_on_the_command_line_with_the_right_key(override, fragment):
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({}, [override], source="params.yaml")
+    assert fragment in str(e.value) and "params.yaml" not in str(e.value)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from g3an.errors import UserError
 from g3an.config import LoaderConfig
+from g3an.errors import UserError
 from pipeline.loader import ClipLoader, ClipStream, clip_indices, list_shards, to_model_input
+from pipeline.manifest import clip_plan
 from tests.helpers import make_index_shards
 
 
@@ -33,14 +34,38 @@ def test_clips_have_shape_range_and_steps(tmp_path):
     assert steps == {2, 3}
 
 
-def test_short_videos_are_handled_as_documented():
+def test_short_videos_use_only_allowed_steps_or_are_skipped():
     import random
 
     rng = random.Random(0)
-    assert set(np.diff(clip_indices(20, 8, (2, 3), rng))) == {2}  # step 3 does not fit 20 frames
-    assert list(clip_indices(10, 8, (2, 3), rng)) == list(range(8)) or set(np.diff(clip_indices(10, 8, (2, 3), rng))) == {1}
-    padded = clip_indices(5, 8, (2, 3), rng)
-    assert list(padded) == [0, 1, 2, 3, 4, 4, 4, 4]
+    assert {tuple(set(np.diff(clip_indices(20, 8, (2, 3), rng)))) for _ in range(20)} == {(2,)}  # 3 needs 22
+    assert set(np.diff(clip_indices(22, 8, (2, 3), rng))) <= {2, 3}
+    assert clip_indices(14, 8, (2, 3), rng) is None and clip_indices(5, 8, (2, 3), rng) is None  # never step 1
+    assert list(clip_indices(15, 8, (2,), rng)) == list(range(0, 15, 2))  # exactly fits
+
+
+def test_the_clip_plan_records_the_steps_used_and_refuses_what_cannot_be_served():
+    manifest = {"dataset": "mug", "split": "train", "videos": 10, "lengths": {"30": 6, "60": 4},
+                "frames_per_video": {"min": 30}}
+    plan = clip_plan(manifest, LoaderConfig(clip_length=16, frame_steps=(2, 3)))
+    assert plan == {"frame_steps": [2, 3], "videos": 10, "skipped_short": 6}  # 30 frames: 31 needed for step 2
+    assert clip_plan({**manifest, "lengths": {"30": 10}}, LoaderConfig(clip_length=16, frame_steps=(1, 2)))[
+        "frame_steps"] == [1]
+    with pytest.raises(UserError, match="loader.clip_length = 16 at any of loader.frame_steps = \\[2, 3\\]"):
+        clip_plan({**manifest, "lengths": {"30": 10}}, LoaderConfig(clip_length=16, frame_steps=(2, 3)))
+
+
+def test_short_videos_in_shards_are_skipped_not_padded(tmp_path):
+    shards = make_index_shards(tmp_path, videos=6, frames=12, lengths=[12, 5, 12, 5, 12, 5], per_shard=2)
+    batches = ClipLoader(ClipStream([str(p) for p in shards], LoaderConfig(clip_length=4, frame_steps=(3,),
+                                                                           batch_size=3)), 4, 0).segment(0)
+    for frames, _ in batches:
+        assert set(frames[:, 0, 0, 0, 1].tolist()) <= {0, 2, 4}  # the 5-frame videos never appear
+        assert all(set(np.diff(frames[b, :, 0, 0, 0].tolist())) == {3} for b in range(3))
+    with pytest.raises(UserError, match="no video in 3 shard"):
+        short = make_index_shards(tmp_path / "short", videos=6, frames=5, per_shard=2)
+        next(ClipLoader(ClipStream([str(p) for p in short], LoaderConfig(clip_length=4, frame_steps=(3,))), 1,
+                        0).segment(0))
 
 
 def test_segments_are_deterministic_and_resumable(tmp_path):

@@ -8,7 +8,6 @@ import time
 import pytest
 import torch
 
-from g3an.errors import UserError
 from g3an.persistence import load_artifact
 from g3an.train.checkpoint import CheckpointDir
 from g3an.train.loop import Diverged, fit

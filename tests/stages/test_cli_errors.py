@@ -1,0 +1,57 @@
+"""Expected failures of the real CLI end as one line and exit 2, leaving nothing half-written:
+a read-only file system and a full disk (real mounts, where this machine lets the test make them)."""
+
+import contextlib
+import subprocess
+
+import pytest
+
+from tests.helpers import cli, tiny_overrides
+
+
+@contextlib.contextmanager
+def _mounted(point, *args):
+    point.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["mount", *args, str(point)], check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"cannot mount here (needs root / CAP_SYS_ADMIN): {getattr(e, 'stderr', e)}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def _run(tmp_path, *args):
+    (tmp_path / "params.yaml").write_text("base:\n  seed: 0\n")
+    sets = [a for s in tiny_overrides(download__synthetic__subjects=2) for a in ("--set", s)]
+    return cli(*args, *sets, cwd=tmp_path)
+
+
+def _one_line_error(r, *fragments):
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()  # (a progress bar may leave an empty line above)
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert all(f in r.stderr for f in fragments), r.stderr
+
+
+def test_a_read_only_output_is_one_line(tmp_path):
+    (tmp_path / "src").mkdir()
+    with _mounted(tmp_path / "ro", "-o", "bind,ro", str(tmp_path / "src")) as ro:
+        r = _run(tmp_path, "download", "synthetic", "--out", str(ro / "raw"))
+    _one_line_error(r, "Read-only file system", "writable")
+    assert list((tmp_path / "src").iterdir()) == []
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_output(tmp_path):
+    assert _run(tmp_path, "download", "synthetic", "--out", str(tmp_path / "raw")).returncode == 0
+    with _mounted(tmp_path / "full", "-t", "tmpfs", "-o", "size=64k", "tmpfs") as full:
+        r = _run(tmp_path, "preprocess", "synthetic", "--raw", str(tmp_path / "raw"), "--out", str(full / "shards"))
+        left = sorted(p.name for p in full.iterdir())
+    _one_line_error(r, str(full / "shards"), "No space left on device", "free some space")
+    assert left in ([], [".shards.lock"])  # no shards folder, no temp folder
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = cli("config", "show", "--params", str(tmp_path / "nope.yaml"), "--debug", cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" in r.stderr and "params file not found" in r.stderr

@@ -102,6 +102,7 @@ class PreprocessConfig:
     decoder: Literal["auto", "opencv", "decord"] = "auto"
     face_detector: str = "haar"  # "haar", "center", or "package.module:callable"
     face_margin: float = 0.1
+    face_min_size: float = 0.05  # haar: smallest face looked for, as a fraction of the frame's short side
     max_frames: int = 0  # 0 keeps every frame
     include_neutral: bool = False  # MUG's neutral expression
 
@@ -111,6 +112,7 @@ class PreprocessConfig:
         _require(self.shard_size >= 1, "shard_size", self.shard_size, "an integer >= 1")
         _require(0.0 <= self.test_fraction < 1.0, "test_fraction", self.test_fraction, "a number in [0, 1)")
         _require(self.face_margin >= 0, "face_margin", self.face_margin, "a number >= 0")
+        _require(0 < self.face_min_size < 1, "face_min_size", self.face_min_size, "a number in (0, 1)")
         _require(self.max_frames >= 0, "max_frames", self.max_frames, "an integer >= 0")
 
 
@@ -259,7 +261,7 @@ class Config:
             "base": {"seed": d["base"]["seed"], "dataset": d["base"]["dataset"]},
             "preprocess": {"size": d["preprocess"]["size"]},
             "model": d["model"],
-            "loader": d["loader"],
+            "loader": {k: v for k, v in d["loader"].items() if k != "workers"},  # workers: speed, not the run
             "train": {k: v for k, v in d["train"].items()
                       if k not in ("steps", "ckpt_every", "keep_last", "log_every", "sample_every",
                                    "resume", "device", "compile")},

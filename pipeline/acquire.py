@@ -3,22 +3,25 @@
 - synthetic: rendered locally (no network);
 - weizmann: one zip per action over HTTP(S) (resumed, verified, cached in
   ``<data_dir>/downloads/weizmann`` with its lock file), then extracted safely;
-- mug, uva_nemo (licensed): from ``--source PATH``, an archive (extracted safely) or a folder
-  (hard-linked where possible, else copied — the user's files are never moved or changed).
+- mug, uva_nemo (licensed), and weizmann from local files: from ``--source PATH`` (repeatable), an
+  archive (extracted safely) or a folder (hard-linked where possible, else copied — the user's files
+  are never moved or changed; archives inside it are extracted). A licensed set imported earlier
+  is kept by later runs that give no source.
 The raw folder is built in a temporary folder, its layout checked, then renamed into place.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from g3an.config import DownloadConfig
 from g3an.errors import UserError
-from g3an.fsutil import staged_dir
+from g3an.fsutil import MARKER, staged_dir, write_json_atomic
 from pipeline.download import LOCK_NAME, fetch_all, safe_extract
 from pipeline.sources import Source
 from pipeline.sources.weizmann import ACTIONS
@@ -26,36 +29,67 @@ from pipeline.sources.weizmann import ACTIONS
 log = logging.getLogger(__name__)
 
 
-def _link_or_copy_tree(src: Path, dst: Path) -> int:
+ARCHIVES = (".zip", ".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
+
+
+def _import(sources: Sequence[Path], tmp: Path) -> int:
+    """Every ``--source``: an archive is extracted; a folder is linked/copied, and the archives in it
+    (e.g. Weizmann's ten per-action zips as the site serves them) are extracted in place."""
     n = 0
-    for path in sorted(src.rglob("*")):
-        target = dst / path.relative_to(src)
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif path.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, target)
-            except OSError:
-                shutil.copy2(path, target)
-            n += 1
+    for src in sources:
+        if not src.exists():
+            raise UserError(f"--source {src}: no such file or folder")
+        if src.is_file():
+            n += len(safe_extract(src, tmp))
+            continue
+        for path in sorted(p for p in src.rglob("*") if p.is_file()):
+            rel = path.relative_to(src)
+            if path.name.lower().endswith(ARCHIVES):
+                n += len(safe_extract(path, tmp / rel.parent))
+            else:
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, tmp / rel)
+                except OSError:
+                    shutil.copy2(path, tmp / rel)
+                n += 1
     return n
 
 
+def _kept_import(out: Path, dataset: str) -> Optional[dict]:
+    """The summary of a complete earlier import of ``dataset`` in ``out`` (marker and summary present)."""
+    summary = out / "summary.json"
+    if not ((out / MARKER).is_file() and summary.is_file()):
+        return None
+    try:
+        data = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("dataset") == dataset else None
+
+
 def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloads: Path,
-            source_path: Optional[str] = None,
+            sources: Sequence[str] = (),
             progress: Optional[Callable[[str, int, Optional[int]], None]] = None) -> dict:
     """Fill ``out`` with ``source``'s raw data set as ``dl`` says; returns a summary (what was fetched or
-    rendered). ``downloads``: the cache of fetched archives (kept between runs)."""
+    rendered). ``downloads``: the cache of fetched archives (kept between runs). ``sources``: local
+    archives or folders (licensed sets; Weizmann too). A licensed set imported earlier is kept when
+    no source is given — it cannot be fetched again, so a pipeline run never replaces it."""
     dataset = source.name
     summary: dict = {"dataset": dataset}
+    if source.licensed and not sources:
+        kept = _kept_import(Path(out), dataset)
+        if kept is not None:
+            log.info("%s: keeping the data imported earlier from %s (give --source to import again)",
+                     dataset, ", ".join(kept.get("sources", [])) or out)
+            return kept
     with staged_dir(out, "download") as tmp:
         if dataset == "synthetic":
             from pipeline.sources.synthetic import render_dataset
 
             n = render_dataset(tmp, dl.synthetic, seed, (lambda d, t: progress("render", d, t)) if progress else None)
             summary.update(videos=n, rendered=True, seed=seed)
-        elif dataset == "weizmann" and not source_path:
+        elif dataset == "weizmann" and not sources:
             cache = Path(downloads) / dataset
             base = dl.weizmann_url.rstrip("/")
             urls = {f"{a}.zip": f"{base}/{a}.zip" for a in ACTIONS}
@@ -66,19 +100,29 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
             shutil.copy2(cache / LOCK_NAME, tmp / LOCK_NAME)
             summary.update(files=[f.__dict__ for f in fetched])
         else:
-            if not source_path:
+            if not sources:
                 raise UserError(f"{dataset}: no --source given. {source.how_to_get}")
-            src = Path(source_path).expanduser()
-            if not src.exists():
-                raise UserError(f"--source {src}: no such file or folder")
-            if src.is_dir():
-                n = _link_or_copy_tree(src, tmp)
-            else:
-                n = len(safe_extract(src, tmp))
-            summary.update(source=str(src), files=n)
-        source.check_layout(tmp)
+            given = [Path(s).expanduser() for s in sources]
+            n = _import(given, tmp)
+            summary.update(sources=[str(s) for s in given], files=n)
+        problems = source.missing(tmp)
         records, skipped = source.scan(tmp)
+        if not records:  # name what the user gave, not our temp folder
+            shown = ", ".join(summary.get("sources", [])) or dataset
+            raise UserError(f"{shown}: not a {dataset} data set: "
+                            + "; ".join(p.replace(str(tmp), "the files") for p in problems)
+                            + (f". {source.how_to_get}" if source.how_to_get else ""))
         summary.update(videos=len(records), skipped=len(skipped))
-        for problem in source.missing(tmp):  # e.g. UvA-NEMO's details file: usable, but worth a warning
-            log.warning("%s: %s", dataset, problem)
+        missing = [c for c in source.classes if c not in {r.label for r in records}] if source.conditional else []
+        if missing:
+            summary["missing_classes"] = missing
+            if len(missing) > len(source.classes) / 2:
+                summary.setdefault("warnings", []).append(
+                    f"only {len(source.classes) - len(missing)} of {len(source.classes)} classes present "
+                    f"(missing: {', '.join(missing)}); give every archive with --source (repeatable)")
+        for problem in problems:  # e.g. UvA-NEMO's details file: usable, but worth a warning
+            summary.setdefault("warnings", []).append(problem.replace(str(tmp), str(out)))
+        for warning in summary.get("warnings", []):
+            log.warning("%s: %s", dataset, warning)
+        write_json_atomic(tmp / "summary.json", summary)
     return summary

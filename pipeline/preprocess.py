@@ -42,6 +42,7 @@ class FrameOptions:
     detector: str = "haar"
     margin: float = 0.1
     max_frames: int = 0
+    min_face: float = 0.05
 
 
 _DETECTORS: dict[str, object] = {}  # per worker process
@@ -56,7 +57,7 @@ def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, d
     else:
         frames = iter_frames(record.path, opt.decoder, opt.max_frames)
         if opt.detector not in _DETECTORS:
-            _DETECTORS[opt.detector] = load_detector(opt.detector)
+            _DETECTORS[opt.detector] = load_detector(opt.detector, opt.min_face)
         head = []
         for f in frames:  # buffer only the detection frames, then stream the rest
             head.append(f)
@@ -117,6 +118,28 @@ def _relative(path: str, root: Path) -> str:
         return str(path)
 
 
+def _face_counts(entries: list[dict]) -> dict:
+    found = sum(bool(e.get("face_found")) for e in entries)
+    return {"found": found, "fallback_center": len(entries) - found}
+
+
+def _check_faces(source: Source, prep: PreprocessConfig, entries: dict[str, list[dict]], raw_root: Path) -> None:
+    """Warn when a face set's videos fell back to the centre square; refuse when most did."""
+    if source.crop != "face" or prep.face_detector == "center":
+        return
+    every = entries["train"] + entries["test"]
+    missed = [e for e in every if not e.get("face_found")]
+    if not missed:
+        return
+    fix = (f"check preprocess.face_detector ({prep.face_detector!r}), preprocess.face_min_size "
+           f"({prep.face_min_size}: smaller finds smaller faces) and preprocess.face_margin")
+    if len(missed) > len(every) / 2:
+        raise UserError(f"{raw_root}: no face found in {len(missed)} of {len(every)} {source.name} videos (they "
+                        f"would be centre squares, not face crops); {fix}, or set face_detector=center on purpose")
+    log.warning("no face found in %d of %d %s videos (e.g. %s): cropped to the centre square; %s", len(missed),
+                len(every), source.name, missed[0]["source_path"], fix)
+
+
 def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConfig, seed: int = 0,
                  progress: Optional[Callable[[int, int], None]] = None) -> dict[str, dict]:
     """Preprocess ``raw_root`` into ``out/{train,test}/*.tar`` + ``manifest.json`` as ``prep`` says (size,
@@ -130,8 +153,10 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
     test_set = split_subjects([r.subject for r in records], prep.test_fraction, prep.test_subjects, seed)
     params = dict(size=prep.size, shard_size=prep.shard_size, test_fraction=prep.test_fraction,
                   test_subjects=sorted(test_set), seed=seed, decoder=prep.decoder, crop=source.crop,
-                  face_detector=prep.face_detector, face_margin=prep.face_margin, max_frames=prep.max_frames)
-    opt = FrameOptions(prep.size, source.crop, prep.decoder, prep.face_detector, prep.face_margin, prep.max_frames)
+                  face_detector=prep.face_detector, face_margin=prep.face_margin, face_min_size=prep.face_min_size,
+                  max_frames=prep.max_frames)
+    opt = FrameOptions(prep.size, source.crop, prep.decoder, prep.face_detector, prep.face_margin, prep.max_frames,
+                       prep.face_min_size)
     with staged_dir(out, "preprocess") as tmp, contextlib.ExitStack() as on_exit:
         writers = {s: ShardSetWriter(tmp / s, s, prep.shard_size) for s in ("train", "test")}
         for writer in writers.values():
@@ -158,6 +183,9 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
             shards = writer.close()
             skipped_here = [{"path": _relative(s.path, raw_root), "reason": s.reason} for s in skipped_by_split[split]]
             manifests[split] = build_manifest(split, source, entries[split], shards, skipped_here, params)
+        _check_faces(source, prep, entries, raw_root)
+        for split, m in manifests.items():
+            m["faces"] = _face_counts(entries[split]) if source.crop == "face" else None
         if not entries["train"]:
             reasons = "; ".join(f"{_relative(s.path, raw_root)}: {s.reason}" for s in skipped_by_split["train"][:3])
             raise UserError(f"{raw_root}: no usable training video ({reasons}); check the data set's files")

@@ -40,13 +40,14 @@ def config_show(params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt,
 
 @app.command()
 def download(dataset: Optional[str] = typer.Argument(None, help="Data set (default: base.dataset)."),
-             source: Optional[str] = typer.Option(None, help="Local archive or folder (licensed sets)."),
+             source: Optional[List[str]] = typer.Option(None, help="Local archive or folder (licensed sets; Weizmann "
+                                                        "too); repeatable. A folder's archives are extracted."),
              out: Optional[str] = typer.Option(None, help=f"Raw data folder (default: {shown('raw')})."),
              params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Fetch or render a raw data set (synthetic renders locally; licensed sets take --source)."""
     from stages.download import main as run
 
-    run(dataset, source, out, params, _overrides(set_))
+    run(dataset, list(source or []), out, params, _overrides(set_))
 
 
 @app.command()

@@ -6,14 +6,14 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from g3an.fsutil import output_lock, write_json_atomic
+from g3an.fsutil import output_lock
 from stages.common import Progress, setup
 from stages.paths import default_path
 
 log = logging.getLogger("g3an.download")
 
 
-def main(dataset: Optional[str], source: Optional[str], out: Optional[str], params: str,
+def main(dataset: Optional[str], sources: Sequence[str], out: Optional[str], params: str,
          overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
     from pipeline.acquire import acquire
@@ -24,6 +24,6 @@ def main(dataset: Optional[str], source: Optional[str], out: Optional[str], para
     with output_lock(out_dir), Progress() as bar:
         summary = acquire(source_for(name, cfg.download, cfg.preprocess), cfg.download, out_dir, seed=cfg.base.seed,
                           downloads=default_path(cfg, "downloads"),
-                          source_path=source or cfg.download.source or None, progress=bar.update)
-    write_json_atomic(out_dir / "summary.json", summary)
+                          sources=list(sources) or ([cfg.download.source] if cfg.download.source else []),
+                          progress=bar.update)
     log.info("%s: %s videos in %s", name, summary.get("videos"), out_dir)

@@ -29,6 +29,9 @@ def main(dataset: Optional[str], raw: Optional[str], out: Optional[str], params:
         n = len(m["shards"])
         log.info("%s/%s: %d videos, %d frames, %d shard%s, %d skipped", name, split, m["videos"], m["frames"],
                  n, "" if n == 1 else "s", len(m["skipped"]))
+        if m.get("faces"):
+            log.info("%s/%s: face found in %d videos, centre square for %d", name, split, m["faces"]["found"],
+                     m["faces"]["fallback_center"])
         if m["videos"]:
             short = sum(c for f, c in m["lengths"].items()
                         if not fitting_steps(int(f), cfg.loader.clip_length, cfg.loader.frame_steps))

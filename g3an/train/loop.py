@@ -221,7 +221,10 @@ class _Ticker:
                  progress: Optional[Callable[..., None]]):
         self.tc, self.out, self.run, self.progress = cfg.train, out, run, progress
         self.live = None
-        if run.step < self.tc.steps:  # with nothing left to train, the dvclive files are left as they are
+        # with nothing left to train the dvclive files are left as they are — only re-created when missing
+        # (a finished run re-entered by `dvc repro` must still produce every declared output)
+        missing = not (live_dir / "metrics.json").is_file() or not (live_dir / "plots" / "images" / "samples.png").is_file()
+        if run.step < self.tc.steps or missing:
             from dvclive import Live
 
             self.live = Live(str(live_dir), resume=run.step > 0, dvcyaml=None, save_dvc_exp=False, report=None)
@@ -233,6 +236,18 @@ class _Ticker:
         self.fixed = fixed
         self.t_start = self.window_t = time.perf_counter()
         self.wait, self.window_clips = 0.0, 0
+        if run.step >= self.tc.steps and self.live is not None:
+            self._restore(out / "log.jsonl")
+
+    def _restore(self, logfile: Path) -> None:
+        """Re-create the sample grid and the summary of a finished run from its weights and log.jsonl."""
+        self.live.step = self.run.step
+        rows = [json.loads(r) for r in logfile.read_text().splitlines() if r.strip()] if logfile.is_file() else []
+        for k, v in (rows[-1].items() if rows else ()):
+            if k != "step":
+                self.live.log_metric(f"train/{k}", v, plot=False)  # the summary only: the TSV history stays
+        self._sample()
+        self.live.make_summary()
 
     def __call__(self, losses: dict, batch_clips: int, wait: float) -> None:
         """After each step: ``wait`` is the time spent waiting for data so far."""

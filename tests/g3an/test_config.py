@@ -114,3 +114,11 @@ def test_bad_overrides_are_blamed_on_the_command_line_with_the_right_key(overrid
     with pytest.raises(ConfigError) as e:
         config_from_dict({}, [override], source="params.yaml")
     assert fragment in str(e.value) and "params.yaml" not in str(e.value)
+
+
+def test_the_train_hash_ignores_speed_settings_but_not_the_data_protocol():
+    base = Config().train_hash()
+    assert config_from_dict({"loader": {"workers": 0}}).train_hash() == base  # resumes, never set aside
+    assert config_from_dict({"train": {"steps": 5}}).train_hash() == base
+    assert config_from_dict({"loader": {"batch_size": 8}}).train_hash() != base
+    assert config_from_dict({"loader": {"frame_steps": [1]}}).train_hash() != base

@@ -8,7 +8,7 @@ from g3an.errors import UserError
 from g3an.config import PreprocessConfig
 from pipeline.preprocess import FrameOptions, build_shards, prepare_video, split_subjects
 from pipeline.sources import get_source
-from tests.helpers import make_mug, make_uva_nemo, make_weizmann, truncate, write_video, moving_frames
+from tests.helpers import face_frames, make_mug, make_uva_nemo, make_weizmann, moving_frames, truncate, write_video
 
 
 def _samples(folder):
@@ -80,8 +80,27 @@ def test_face_sets_are_cropped_with_one_box(tmp_path):
     assert m["train"]["videos"] == 7 and all(s["frames.npy"].shape == (6, 16, 16, 3) for s in train)
     assert all(s["json"]["crop_box"] == [0, 0, 40, 40] and s["json"]["face_found"] is False for s in train)
     make_uva_nemo(tmp_path / "nemo", size=(64, 36))
-    m = build_shards(get_source("uva_nemo"), tmp_path / "nemo", tmp_path / "out2", PreprocessConfig(size=16, workers=0))
+    m = build_shards(get_source("uva_nemo"), tmp_path / "nemo", tmp_path / "out2",
+                     PreprocessConfig(size=16, workers=0, face_detector="center"))
     assert m["train"]["videos"] + m["test"]["videos"] == 6 and not m["train"]["conditional"]
+
+
+def test_a_face_set_where_most_faces_are_missed_is_refused_with_the_fix(tmp_path):
+    make_uva_nemo(tmp_path / "nemo")  # moving squares: the Haar detector finds no face
+    with pytest.raises(UserError, match=r"no face found in 6 of 6 uva_nemo videos.*preprocess.face_min_size"):
+        build_shards(get_source("uva_nemo"), tmp_path / "nemo", tmp_path / "out", PreprocessConfig(size=16, workers=0))
+    assert not (tmp_path / "out").exists()
+
+
+def test_faces_found_and_missed_are_counted_and_warned(tmp_path, caplog):
+    make_uva_nemo(tmp_path / "nemo", subjects=("001",))  # 2 videos without a face
+    frames, _ = face_frames(8)
+    for name in ("002_deliberate_smile_2", "003_deliberate_smile_3", "003_spontaneous_smile_3"):
+        write_video(tmp_path / "nemo" / f"{name}.mp4", frames)  # 3 with a real face
+    m = build_shards(get_source("uva_nemo"), tmp_path / "nemo", tmp_path / "out", PreprocessConfig(size=16, workers=0))
+    faces = [m[s]["faces"] for s in ("train", "test")]
+    assert sum(f["found"] for f in faces) == 3 and sum(f["fallback_center"] for f in faces) == 2
+    assert "no face found in 2 of 5 uva_nemo videos" in caplog.text
 
 
 def test_split_is_subject_disjoint_and_seeded():

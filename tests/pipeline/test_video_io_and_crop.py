@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -77,3 +78,15 @@ def test_no_face_falls_back_to_centre_square_and_boxes_clamp():
     assert not found and box == (40, 0, 160, 120)
     assert square_box(5, 5, 50, 200, 120) == (0, 0, 50, 50)
     assert square_box(195, 115, 500, 200, 120) == (80, 0, 200, 120)
+
+
+def test_a_small_face_in_a_1080p_frame_is_found_with_the_documented_minimum_size():
+    frames, _ = face_frames(3)
+    # the photograph's face is about half of the 160-px crop: scaled to 220 px it is ~10% of 1080 rows
+    face = cv2.resize(frames[0][40:200, 20:180], (220, 220), interpolation=cv2.INTER_AREA)
+    big = np.full((1080, 1920, 3), 128, np.uint8)
+    big[500:720, 900:1120] = face
+    box, found = face_box([big], load_detector("haar", min_size=0.05))
+    assert found and box[0] < 1010 < box[2] and box[1] < 600 < box[3] and box[2] - box[0] < 300
+    _, found_old_limit = face_box([big], load_detector("haar", min_size=0.125))  # the old 1/8 floor misses it
+    assert not found_old_limit

@@ -57,13 +57,52 @@ def test_licensed_sets_from_an_archive_or_a_folder(tmp_path):
 def test_licensed_without_data_explains_where_to_get_it(tmp_path, args, fragment):
     r = cli(*args, *_params(tmp_path), cwd=tmp_path)
     assert r.returncode == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "data" / "raw").exists() or not any((tmp_path / "data" / "raw").iterdir())
+    raw = tmp_path / "data" / "raw"
+    assert not raw.exists() or [p.name for p in raw.iterdir()] == [f".{args[1]}.lock"]  # only the lock file
 
 
 def test_a_folder_in_the_wrong_layout_is_refused_with_what_is_missing(tmp_path):
     (tmp_path / "wrong").mkdir()
     (tmp_path / "wrong" / "notes.txt").write_text("hello")
     r = cli("download", "mug", "--source", str(tmp_path / "wrong"), *_params(tmp_path), cwd=tmp_path)
-    assert r.returncode == 2 and "not a mug folder: no subjects3/ folder" in r.stderr
+    assert r.returncode == 2 and f"{tmp_path / 'wrong'}: not a mug data set: no subjects3/ folder" in r.stderr
+    assert ".tmp-" not in r.stderr  # the user's path is named, never our temp folder
     assert not (tmp_path / "data" / "raw" / "mug").exists()
-    assert not [p for p in (tmp_path / "data" / "raw").iterdir() if p.name.startswith(".")]
+    assert [p.name for p in (tmp_path / "data" / "raw").iterdir()] == [".mug.lock"]  # no temp folders
+
+
+def _weizmann_zips(tmp_path, actions=ACTIONS):
+    videos, site = tmp_path / "videos", tmp_path / "zips"
+    make_weizmann(videos, actors=("daria", "lena"), actions=actions, frames=4)
+    site.mkdir()
+    return [zip_folder(videos / a, site / f"{a}.zip") for a in actions]  # as the Weizmann site serves them
+
+
+def test_weizmann_from_a_folder_of_its_zips(tmp_path):
+    zips = _weizmann_zips(tmp_path)
+    r = cli("download", "weizmann", "--source", str(zips[0].parent), *_params(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "data" / "raw" / "weizmann" / "summary.json").read_text())
+    assert summary["videos"] == 20 and "missing_classes" not in summary and "warnings" not in summary
+    assert sorted(p.name for p in zips[0].parent.iterdir()) == sorted(f"{a}.zip" for a in ACTIONS)  # untouched
+
+
+def test_several_sources_add_up_and_a_set_missing_most_classes_is_a_warning(tmp_path):
+    zips = _weizmann_zips(tmp_path, actions=("walk", "jack"))
+    args = [a for z in zips for a in ("--source", str(z))]
+    r = cli("download", "weizmann", *args, *_params(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "data" / "raw" / "weizmann" / "summary.json").read_text())
+    assert summary["videos"] == 4 and summary["sources"] == [str(z) for z in zips]
+    assert len(summary["missing_classes"]) == 8 and "only 2 of 10 classes present" in summary["warnings"][0]
+    assert "only 2 of 10 classes present" in r.stderr
+
+
+def test_a_licensed_import_is_kept_by_a_run_without_a_source(tmp_path):
+    make_mug(tmp_path / "MUG")
+    assert cli("download", "mug", "--source", str(tmp_path / "MUG"), *_params(tmp_path), cwd=tmp_path).returncode == 0
+    raw = tmp_path / "data" / "raw" / "mug"
+    before = {p: p.stat().st_mtime_ns for p in raw.rglob("*")}
+    again = cli("download", "mug", *_params(tmp_path), cwd=tmp_path)  # e.g. the stage re-run by DVC
+    assert again.returncode == 0 and "keeping the data imported earlier" in again.stderr, again.stderr
+    assert {p: p.stat().st_mtime_ns for p in raw.rglob("*")} == before

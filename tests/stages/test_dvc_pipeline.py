@@ -76,3 +76,22 @@ def test_push_then_clone_and_pull_is_up_to_date(project, tmp_path):
     for rel in ("results/evaluate/metrics.json", "runs/render/figures/c4_motion_switch.png",
                 "runs/train/generator.pt"):
         assert (b / rel).read_bytes() == (project / rel).read_bytes(), rel
+
+
+def test_an_imported_licensed_set_survives_the_readme_recipe(tmp_path, project):
+    """`g3an-cli download mug --source PATH`, then `dvc exp run -S base.dataset=mug`: the stage re-runs
+    with no source, keeps the import, and no raw data set is deleted."""
+    from tests.helpers import make_mug, make_project
+
+    p = make_project(tmp_path / "p")
+    run(["dvc", "repro", "download"], p)
+    make_mug(tmp_path / "MUG")
+    run(["g3an-cli", "download", "mug", "--source", str(tmp_path / "MUG")], p)
+    raw = p / "data" / "raw"
+    before = {q: q.read_bytes() for q in raw.rglob("*") if q.is_file()}
+    out = run(["dvc", "exp", "run", "-S", "base.dataset=mug", "download"], p)
+    assert "keeping the data imported earlier" in out.stderr + out.stdout
+    assert {q: q.read_bytes() for q in raw.rglob("*") if q.is_file()} == before  # mug and synthetic intact
+    failed = run(["dvc", "exp", "run", "-S", "base.dataset=uva_nemo", "download"], p, check=False)
+    assert failed.returncode != 0 and "no --source given" in failed.stderr + failed.stdout
+    assert {q: q.read_bytes() for q in raw.rglob("*") if q.is_file()} == before  # a failing stage leaves all

@@ -114,4 +114,4 @@ def test_render_stage_end_to_end(tmp_path):
     r = cli(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "runs" / "render" / "figures" / "c4_motion_switch.png").exists()
-    assert not [p for p in tmp_path.joinpath("runs").iterdir() if p.name.startswith(".")]
+    assert not [p for p in tmp_path.joinpath("runs").iterdir() if ".tmp-" in p.name or ".old-" in p.name]  # only the lock file stays

@@ -171,12 +171,12 @@ def test_a_second_train_on_the_same_run_folder_is_refused(training_shards, tmp_p
     first = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), tmp_path)
     try:
         _wait_for_checkpoint(tmp_path / "run", 3, first)
-        before = sorted(p.name for p in (tmp_path / "run").rglob("*"))
+        config = (tmp_path / "run" / "config.yaml").read_text()
         second = cli(*_train_cmd(training_shards, tmp_path / "run", train__lr_g=1e-3), cwd=tmp_path)
         assert second.returncode == 2 and f"is in use by pid {first.pid}" in second.stderr
         assert "Traceback" not in second.stderr and not (tmp_path / "run" / "previous").exists()
         assert first.poll() is None  # the first run goes on, its files untouched by the second
-        assert set(before) <= {p.name for p in (tmp_path / "run").rglob("*")}
+        assert (tmp_path / "run" / "config.yaml").read_text() == config
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
@@ -188,3 +188,17 @@ def test_train_out_naming_a_file_is_one_line(training_shards, tmp_path):
     r = cli(*_train_cmd(training_shards, tmp_path / "afile"), cwd=tmp_path)
     assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_finished_run_re_entered_re_creates_missing_outputs_and_keeps_its_history(training_shards, tmp_path):
+    fit(tiny_config(), training_shards, tmp_path / "run")
+    live = tmp_path / "run" / "live"
+    history = {p: p.read_bytes() for p in (live / "plots" / "metrics").rglob("*.tsv")}
+    (live / "metrics.json").unlink()
+    (live / "plots" / "images" / "samples.png").unlink()
+    res = fit(tiny_config(), training_shards, tmp_path / "run")
+    assert res.step == 6 and res.metrics["clips_per_s"] is None  # nothing trained
+    assert (live / "plots" / "images" / "samples.png").stat().st_size > 0
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary["step"] == 6 and "loss_d_video" in summary["train"]
+    assert {p: p.read_bytes() for p in (live / "plots" / "metrics").rglob("*.tsv")} == history

@@ -72,17 +72,23 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
             sources: Sequence[str] = (),
             progress: Optional[Callable[[str, int, Optional[int]], None]] = None) -> dict:
     """Fill ``out`` with ``source``'s raw data set as ``dl`` says; returns a summary (what was fetched or
-    rendered). ``downloads``: the cache of fetched archives (kept between runs). ``sources``: local
-    archives or folders (licensed sets; Weizmann too). A licensed set imported earlier is kept when
-    no source is given — it cannot be fetched again, so a pipeline run never replaces it."""
+    rendered). ``downloads``: the cache of fetched archives (kept between runs, never a DVC output).
+    ``sources``: local archives or folders (licensed sets; Weizmann too), recorded in
+    ``<downloads>/<dataset>/sources.json``. A licensed set run without a source keeps a complete
+    earlier import, or imports again from the recorded sources (DVC may have removed the output
+    before re-running the stage) — so a pipeline run never loses it."""
     dataset = source.name
     summary: dict = {"dataset": dataset}
+    record = Path(downloads) / dataset / "sources.json"
     if source.licensed and not sources:
         kept = _kept_import(Path(out), dataset)
         if kept is not None:
             log.info("%s: keeping the data imported earlier from %s (give --source to import again)",
                      dataset, ", ".join(kept.get("sources", [])) or out)
             return kept
+        if record.is_file():
+            sources = json.loads(record.read_text())["sources"]
+            log.info("%s: importing again from the source given earlier: %s", dataset, ", ".join(sources))
     with staged_dir(out, "download") as tmp:
         if dataset == "synthetic":
             from pipeline.sources.synthetic import render_dataset
@@ -104,7 +110,7 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
                 raise UserError(f"{dataset}: no --source given. {source.how_to_get}")
             given = [Path(s).expanduser() for s in sources]
             n = _import(given, tmp)
-            summary.update(sources=[str(s) for s in given], files=n)
+            summary.update(sources=[str(s.absolute()) for s in given], files=n)
         problems = source.missing(tmp)
         records, skipped = source.scan(tmp)
         if not records:  # name what the user gave, not our temp folder
@@ -125,4 +131,6 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
         for warning in summary.get("warnings", []):
             log.warning("%s: %s", dataset, warning)
         write_json_atomic(tmp / "summary.json", summary)
+    if "sources" in summary:  # where a later run without --source finds them again
+        write_json_atomic(record, {"dataset": dataset, "sources": summary["sources"]})
     return summary

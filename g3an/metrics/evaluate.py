@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from g3an.config import Config, LoaderConfig
+from g3an.config import SYNTHETIC_ACTIONS, Config, LoaderConfig
 from g3an.errors import UserError
 from g3an.fsutil import sha256_of
 from g3an.metrics import METRICS, acd, disentangle, register
@@ -182,8 +182,6 @@ def disentanglement_metrics(ctx: Context) -> dict:
     evaluator allows, to read the model's scores against."""
     s = disentanglement_scores(ctx, ctx.g)
     oracle = {}
-    from g3an.config import SYNTHETIC_ACTIONS
-
     if ctx.extra.get("dataset") == "synthetic" and ctx.n_classes and set(ctx.classes) <= set(SYNTHETIC_ACTIONS):
         from g3an.metrics.oracle import RendererGenerator
 

@@ -24,6 +24,9 @@ from g3an.errors import UserError
 from g3an.fsutil import sha256_of
 from g3an.metrics.frechet import frechet_distance, statistics
 from g3an.persistence import load_artifact, save_artifact
+from g3an.sampling import generate, sample_latents
+from pipeline.loader import clip_indices, iter_videos_once, to_model_input
+from pipeline.manifest import verified_shards
 
 MEAN_255 = (114.7748, 107.7354, 99.4750)  # the Kinetics/ActivityNet mean of the public code
 SIZE, FRAMES = 112, 16
@@ -112,10 +115,6 @@ def features(model: ResNeXt3D, videos: torch.Tensor, batch: int = 8) -> torch.Te
 
 
 def paper_fvd(ctx, shards: Path, weights: Path, cache_dir: Path) -> dict:
-    from g3an.sampling import generate, sample_latents
-    from pipeline.loader import clip_indices, iter_videos_once, to_model_input
-    from pipeline.manifest import verified_shards
-
     if not Path(weights).exists():
         raise UserError(f"eval.i3d_or_resnext_weights = {weights}: file not found (it is never downloaded)")
     cfg, t = ctx.cfg, ctx.protocol["clip_length"]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from g3an.errors import UserError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -26,8 +28,6 @@ class Dist:
 def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            from g3an.errors import UserError
-
             raise UserError("train.device = 'cuda' but no CUDA device is visible; set train.device=cpu or auto")
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")

@@ -56,10 +56,11 @@ def _import(sources: Sequence[Path], tmp: Path) -> int:
     return n
 
 
-def _kept_import(out: Path, dataset: str) -> Optional[dict]:
-    """The summary of a complete earlier import of ``dataset`` in ``out`` (marker and summary present)."""
-    summary = out / "summary.json"
-    if not ((out / MARKER).is_file() and summary.is_file()):
+def _kept_import(out: Path, dataset: str, name: str = "summary.json", marked: bool = True) -> Optional[dict]:
+    """The record ``out/name`` of an earlier import of ``dataset`` (with ``marked``: only in a complete
+    g3an output), or None when there is none or it is unreadable."""
+    summary = out / name
+    if not (summary.is_file() and (not marked or (out / MARKER).is_file())):
         return None
     try:
         data = json.loads(summary.read_text())
@@ -86,8 +87,9 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
             log.info("%s: keeping the data imported earlier from %s (give --source to import again)",
                      dataset, ", ".join(kept.get("sources", [])) or out)
             return kept
-        if record.is_file():
-            sources = json.loads(record.read_text())["sources"]
+        recorded = _kept_import(record.parent, dataset, record.name, marked=False)
+        sources = list((recorded or {}).get("sources") or [])
+        if sources:
             log.info("%s: importing again from the source given earlier: %s", dataset, ", ".join(sources))
     with staged_dir(out, "download") as tmp:
         if dataset == "synthetic":

@@ -2,6 +2,7 @@
 licensed sets from a local archive or folder, and the errors a user can meet."""
 
 import json
+import shutil
 
 import pytest
 
@@ -106,3 +107,18 @@ def test_a_licensed_import_is_kept_by_a_run_without_a_source(tmp_path):
     again = cli("download", "mug", *_params(tmp_path), cwd=tmp_path)  # e.g. the stage re-run by DVC
     assert again.returncode == 0 and "keeping the data imported earlier" in again.stderr, again.stderr
     assert {p: p.stat().st_mtime_ns for p in raw.rglob("*")} == before
+
+
+def test_a_licensed_import_removed_by_dvc_is_imported_again_from_the_recorded_source(tmp_path):
+    make_mug(tmp_path / "MUG")
+    assert cli("download", "mug", "--source", str(tmp_path / "MUG"), *_params(tmp_path), cwd=tmp_path).returncode == 0
+    raw = tmp_path / "data" / "raw" / "mug"
+    files = sorted(p.relative_to(raw) for p in raw.rglob("*"))
+    shutil.rmtree(raw)  # as DVC does before re-running the stage
+    again = cli("download", "mug", *_params(tmp_path), cwd=tmp_path)
+    assert again.returncode == 0 and "importing again" in again.stderr, again.stderr
+    assert sorted(p.relative_to(raw) for p in raw.rglob("*")) == files
+    (tmp_path / "data" / "downloads" / "mug" / "sources.json").write_bytes(b"\x00garbage")
+    shutil.rmtree(raw)
+    r = cli("download", "mug", *_params(tmp_path), cwd=tmp_path)  # a broken record is no record
+    assert r.returncode == 2 and "no --source given" in r.stderr and "Traceback" not in r.stderr

@@ -124,6 +124,7 @@ class ModelConfig:
     video_mode: Literal["1p2d", "2p1d", "3d"] = "1p2d"
     attention: Literal["fused", "literal", "none"] = "fused"
     attention_after: int = 2  # F-SA follows this G³ module (the paper: 3; the CPU demo: 2, on 16×16 maps)
+    attention_init: Literal["pytorch", "dcgan"] = "pytorch"  # F-SA f/g/h: the public code's N(0, 0.02) is dcgan
     g_spectral_norm: bool = False  # the paper: BN + ReLU only; the reference code adds SN (an option)
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"

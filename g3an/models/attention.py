@@ -7,8 +7,9 @@ one frame for S-SA):
 
 f, g: 1×1×1 convs to C/8 channels; h: 1×1×1 conv keeping C; γ a scalar initialised at 0. There is
 no 1/√d scaling. In attention terms the query of position j is g(x_j), the keys are f(x_i).
-f, g and h get the DCGAN init of every other layer (weights N(0, 0.02), biases 0), as in the
-public code, not PyTorch's default.
+Their initialisation (``init``; the paper does not give one) is ``"dcgan"`` — weights N(0, 0.02),
+biases 0, as every other layer and as the public code — or ``"pytorch"`` — PyTorch's default
+(Kaiming-uniform, std 1/√(3·C)), which the CPU demo trains better with (docs/what-we-tried.md).
 
 Two implementations, selected by ``impl``:
 - ``"fused"``: ``F.scaled_dot_product_attention``. On CPU it uses its slow math kernel when
@@ -33,6 +34,7 @@ from torch import nn
 from g3an.models.layers import conv3d
 
 Impl = Literal["fused", "literal"]
+Init = Literal["dcgan", "pytorch"]
 Axis = Literal["time", "space"]
 
 _TO_SEQ = {"time": "b c t h w -> (b h w) t c", "space": "b c t h w -> (b t) (h w) c"}
@@ -56,15 +58,19 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: Impl) -> tor
 class AxisSelfAttention(nn.Module):
     """Self-attention along one axis of a (B, C, T, H, W) map: T-SA (``"time"``) or S-SA (``"space"``)."""
 
-    def __init__(self, channels: int, axis: Axis, impl: Impl = "fused"):
+    def __init__(self, channels: int, axis: Axis, impl: Impl = "fused", init: Init = "dcgan"):
         super().__init__()
         if axis not in _TO_SEQ:
             raise ValueError(f"unknown axis {axis!r}; expected 'time' or 'space'")
+        if init not in ("dcgan", "pytorch"):
+            raise ValueError(f"unknown attention init {init!r}; expected 'dcgan' or 'pytorch'")
         inner = max(1, channels // 8)
         self.axis, self.impl = axis, impl
-        self.f = conv3d(channels, inner, (1, 1, 1), sn=False)  # keys
-        self.g = conv3d(channels, inner, (1, 1, 1), sn=False)  # queries
-        self.h = conv3d(channels, channels, (1, 1, 1), sn=False)  # values
+        conv = (lambda cin, cout: conv3d(cin, cout, (1, 1, 1), sn=False)) if init == "dcgan" else \
+            (lambda cin, cout: nn.Conv3d(cin, cout, 1))
+        self.f = conv(channels, inner)  # keys
+        self.g = conv(channels, inner)  # queries
+        self.h = conv(channels, channels)  # values
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,10 +87,10 @@ class AxisSelfAttention(nn.Module):
 class FactorisedSelfAttention(nn.Module):
     """F-SA: T-SA, then S-SA on T-SA's output."""
 
-    def __init__(self, channels: int, impl: Impl = "fused"):
+    def __init__(self, channels: int, impl: Impl = "fused", init: Init = "dcgan"):
         super().__init__()
-        self.temporal = AxisSelfAttention(channels, "time", impl)
-        self.spatial = AxisSelfAttention(channels, "space", impl)
+        self.temporal = AxisSelfAttention(channels, "time", impl, init)
+        self.spatial = AxisSelfAttention(channels, "space", impl, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, H, W) → same
         return self.spatial(self.temporal(x))

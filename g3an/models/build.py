@@ -12,6 +12,7 @@ from g3an.models.generator import G3Spec, Generator
 def generator_spec(model: ModelConfig, n_classes: int = 0) -> G3Spec:
     return G3Spec(preset=model.preset, width=model.width, size=model.size, video_mode=model.video_mode,
                   attention=model.attention, attention_after=model.attention_after,
+                  attention_init=model.attention_init,
                   spectral_norm=model.g_spectral_norm, n_classes=n_classes,
                   cond_appearance=model.cond_appearance)
 

@@ -47,6 +47,7 @@ class G3Spec:
     video_mode: VideoMode = "1p2d"
     attention: Literal["fused", "literal", "none"] = "fused"
     attention_after: int = 3
+    attention_init: Literal["dcgan", "pytorch"] = "dcgan"  # f/g/h of F-SA (the paper gives none)
     spectral_norm: bool = False  # in G: the reference code's choice, not the paper's
     n_classes: int = 0
     cond_appearance: bool = False
@@ -93,7 +94,8 @@ class Generator(nn.Module):
             in_v = block.out_channels
         self.attention = None
         if spec.attention != "none":
-            self.attention = FactorisedSelfAttention(self.blocks[spec.attention_after].out_channels, spec.attention)
+            self.attention = FactorisedSelfAttention(self.blocks[spec.attention_after].out_channels, spec.attention,
+                                                     spec.attention_init)
         self.to_rgb = conv3d(in_v, 3, (1, 3, 3), padding=(0, 1, 1), sn=spec.spectral_norm)
 
     def forward(self, z_a: torch.Tensor, z_m: torch.Tensor, labels: Optional[torch.Tensor] = None,

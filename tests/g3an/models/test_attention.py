@@ -92,9 +92,25 @@ def test_gamma_starts_at_zero_so_fsa_starts_as_identity():
 def test_f_g_h_get_the_dcgan_init(axis):
     # at C = 128 PyTorch's default 1×1×1 conv init has std 1/√(3·128) ≈ 0.051, far outside the band
     torch.manual_seed(0)
-    m = AxisSelfAttention(128, axis)
+    m = AxisSelfAttention(128, axis, init="dcgan")
     for conv in (m.f, m.g, m.h):
         assert 0.015 < conv.weight.std().item() < 0.025
         assert abs(conv.weight.mean().item()) < 0.005
         assert torch.equal(conv.bias, torch.zeros_like(conv.bias))
     assert m.gamma.item() == 0
+
+
+def test_the_init_is_a_choice_that_reaches_the_generator():
+    torch.manual_seed(0)
+    m = AxisSelfAttention(128, "space", init="pytorch")
+    assert all(0.04 < c.weight.std().item() < 0.06 for c in (m.f, m.g, m.h))  # 1/√(3·128) ≈ 0.051
+    from g3an.config import config_from_dict
+    from g3an.models.build import build_models
+
+    for init, band in (("dcgan", (0.015, 0.025)), ("pytorch", (0.04, 0.2))):
+        g, *_ = build_models(config_from_dict({"model": {"attention_init": init, "width": 0.5}}).model,
+                             config_from_dict({}).loader)
+        std = g.attention.spatial.h.weight.std().item()
+        assert band[0] < std < band[1], (init, std)
+    with pytest.raises(ValueError, match="unknown attention init"):
+        AxisSelfAttention(8, "time", init="xavier")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Sequence
 
 from rich.console import Console
@@ -10,7 +11,9 @@ from rich.logging import RichHandler
 
 from g3an.config import Config, load_config
 
-console = Console(stderr=True)
+# Under `dvc repro` (or any pipe) there is no terminal and rich would wrap at 80 columns, splitting
+# values and paths: logs then get a wide line; a terminal keeps its own width.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def setup(params: str, overrides: Sequence[str]) -> Config:

@@ -28,6 +28,9 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
                            Path(cfg.eval.cache_dir or default_path(cfg, "eval_cache")),
                            progress=lambda m: log.info("evaluate: %s", m))
         write_json_atomic(out_path, results)
+    refs = ("floor_real_train_vs_test", "real_test", "oracle", "chance", "maximum")
     for name, r in results.items():
         if not name.startswith("_"):
-            log.info("%-28s %s", name, r["value"] if r["value"] is None else f"{r['value']:.4f}")
+            beside = "  ".join(f"{k.split('_vs_')[0]} {r[k]:.4f}" for k in refs if isinstance(r.get(k), (int, float)))
+            log.info("%-26s %s%s", name, "n/a" if r["value"] is None else f"{r['value']:.4f}",
+                     f"   ({beside})" if beside else "")

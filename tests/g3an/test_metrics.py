@@ -121,3 +121,17 @@ def test_paper_fvd_path_with_random_resnext_weights(judged, tmp_path):
     assert r["value"] >= 0 and r["n_fake"] == 4 and r["resolution"] == 112
     assert r["n_real"] == read_manifest(shards)["videos"]  # every training video once
     assert "user weights resnext.pth" in r["extractor"] and "mean nothing" in r["note"]
+
+
+def test_a_judge_trained_on_other_clip_lengths_is_refused(judged, tmp_path):
+    from g3an.errors import UserError
+    from g3an.persistence import load_artifact, save_artifact
+
+    root, shards, _, _ = judged
+    blob = load_artifact(root / "evaluator.pt", "evaluator")
+    assert blob["info"]["clip_length"] == 16 and blob["info"]["frame_steps"] == [2, 3]  # recorded by training
+    blob["info"]["clip_length"] = 32  # e.g. trained with loader.clip_length=32
+    save_artifact({k: v for k, v in blob.items() if k != "format"}, tmp_path / "judge32.pt", "evaluator")
+    gen = make_generator_export(tmp_path / "generator.pt", n_classes=8)
+    with pytest.raises(UserError, match="judge was trained on 32-frame clips but the generator makes 16"):
+        evaluate(tiny_config(), gen, tmp_path / "judge32.pt", shards, tmp_path / "cache")

@@ -56,14 +56,11 @@ def _import(sources: Sequence[Path], tmp: Path) -> int:
     return n
 
 
-def _kept_import(out: Path, dataset: str, name: str = "summary.json", marked: bool = True) -> Optional[dict]:
-    """The record ``out/name`` of an earlier import of ``dataset`` (with ``marked``: only in a complete
-    g3an output), or None when there is none or it is unreadable."""
-    summary = out / name
-    if not (summary.is_file() and (not marked or (out / MARKER).is_file())):
-        return None
+def _read_record(path: Path, dataset: str) -> Optional[dict]:
+    """The JSON record of ``dataset`` in ``path`` (a summary, the recorded sources), or None when there
+    is none, it is unreadable or it is another data set's."""
     try:
-        data = json.loads(summary.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("dataset") == dataset else None
@@ -82,13 +79,12 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
     summary: dict = {"dataset": dataset}
     record = Path(downloads) / dataset / "sources.json"
     if source.licensed and not sources:
-        kept = _kept_import(Path(out), dataset)
-        if kept is not None:
+        kept = _read_record(Path(out) / "summary.json", dataset) if (Path(out) / MARKER).is_file() else None
+        if kept is not None:  # a complete earlier import
             log.info("%s: keeping the data imported earlier from %s (give --source to import again)",
                      dataset, ", ".join(kept.get("sources", [])) or out)
             return kept
-        recorded = _kept_import(record.parent, dataset, record.name, marked=False)
-        sources = list((recorded or {}).get("sources") or [])
+        sources = list((_read_record(record, dataset) or {}).get("sources") or [])
         if sources:
             log.info("%s: importing again from the source given earlier: %s", dataset, ", ".join(sources))
     with staged_dir(out, "download") as tmp:

@@ -81,13 +81,23 @@ def fitting_steps(n: int, length: int, steps: Sequence[int]) -> list[int]:
     return [s for s in steps if (length - 1) * s + 1 <= n]
 
 
+def _lengths(manifest: dict) -> dict[int, int]:
+    """Frames per video → videos (manifests written before the histogram: every video at the minimum)."""
+    lengths = manifest.get("lengths") or {str(manifest["frames_per_video"]["min"]): manifest["videos"]}
+    return {int(n): c for n, c in lengths.items()}
+
+
+def short_videos(manifest: dict, loader: LoaderConfig) -> int:
+    """How many videos of a split no allowed frame step fits: the loader skips them."""
+    return sum(c for n, c in _lengths(manifest).items() if not fitting_steps(n, loader.clip_length, loader.frame_steps))
+
+
 def clip_plan(manifest: dict, loader: LoaderConfig) -> dict:
     """What the clips of a split will be, from its manifest: the frame steps at least one video serves
     (the protocol actually used), how many videos serve none (skipped). A UserError when none fits."""
-    lengths = manifest.get("lengths") or {str(manifest["frames_per_video"]["min"]): manifest["videos"]}
-    counts = {int(n): c for n, c in lengths.items()}
+    counts = _lengths(manifest)
     used = [s for s in loader.frame_steps if any(fitting_steps(n, loader.clip_length, [s]) for n in counts)]
-    skipped = sum(c for n, c in counts.items() if not fitting_steps(n, loader.clip_length, loader.frame_steps))
+    skipped = short_videos(manifest, loader)
     if not used:
         longest = max(counts, default=0)
         raise UserError(f"{manifest['dataset']}/{manifest['split']}: no video has enough frames for "

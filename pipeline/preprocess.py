@@ -45,7 +45,7 @@ class FrameOptions:
     min_face: float = 0.05
 
 
-_DETECTORS: dict[str, object] = {}  # per worker process
+_DETECTORS: dict[tuple[str, float], object] = {}  # per worker process: (detector, min face size) → detector
 
 
 def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, dict]:
@@ -56,8 +56,9 @@ def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, d
         out = [center_crop(f, opt.size) for f in frames]
     else:
         frames = iter_frames(record.path, opt.decoder, opt.max_frames)
-        if opt.detector not in _DETECTORS:
-            _DETECTORS[opt.detector] = load_detector(opt.detector, opt.min_face)
+        key = (opt.detector, opt.min_face)
+        if key not in _DETECTORS:
+            _DETECTORS[key] = load_detector(opt.detector, opt.min_face)
         head = []
         for f in frames:  # buffer only the detection frames, then stream the rest
             head.append(f)
@@ -65,7 +66,7 @@ def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, d
                 break
         if not head:
             raise DecodeError("empty: no decodable frames")
-        box, found = face_box(head, _DETECTORS[opt.detector], opt.margin)
+        box, found = face_box(head, _DETECTORS[key], opt.margin)
         extra = {"crop_box": list(box), "face_found": found}
         out = [crop_resize(f, box, opt.size) for f in head] + [crop_resize(f, box, opt.size) for f in frames]
     return np.stack(out), extra

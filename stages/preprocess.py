@@ -16,7 +16,7 @@ log = logging.getLogger("g3an.preprocess")
 def main(dataset: Optional[str], raw: Optional[str], out: Optional[str], params: str,
          overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
-    from pipeline.manifest import fitting_steps
+    from pipeline.manifest import short_videos
     from pipeline.preprocess import build_shards
     from pipeline.sources import source_for
 
@@ -32,10 +32,8 @@ def main(dataset: Optional[str], raw: Optional[str], out: Optional[str], params:
         if m.get("faces"):
             log.info("%s/%s: face found in %d videos, centre square for %d", name, split, m["faces"]["found"],
                      m["faces"]["fallback_center"])
-        if m["videos"]:
-            short = sum(c for f, c in m["lengths"].items()
-                        if not fitting_steps(int(f), cfg.loader.clip_length, cfg.loader.frame_steps))
-            if short:
-                log.warning("%s/%s: %d videos are too short for loader.clip_length %d at any of loader.frame_steps "
-                            "%s; the loader will skip them", name, split, short, cfg.loader.clip_length,
-                            list(cfg.loader.frame_steps))
+        short = short_videos(m, cfg.loader)
+        if short:
+            log.warning("%s/%s: %d videos are too short for loader.clip_length %d at any of loader.frame_steps "
+                        "%s; the loader will skip them", name, split, short, cfg.loader.clip_length,
+                        list(cfg.loader.frame_steps))

@@ -21,7 +21,8 @@ def main(shards: Optional[str], out: Optional[str], metrics: Optional[str], para
 
     shard_dir = Path(shards or default_path(cfg, "shards"))
     out_path = Path(out or default_path(cfg, "evaluator"))
-    metrics_path = Path(metrics or (out_path.parent / "metrics.json" if out else default_path(cfg, "evaluator_metrics")))
+    default_metrics = out_path.parent / "metrics.json" if out else default_path(cfg, "evaluator_metrics")
+    metrics_path = Path(metrics or default_metrics)
     manifest = read_manifest(shard_dir)
     e = cfg.eval
     with output_lock(out_path):

@@ -58,7 +58,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: Impl) -> tor
 class AxisSelfAttention(nn.Module):
     """Self-attention along one axis of a (B, C, T, H, W) map: T-SA (``"time"``) or S-SA (``"space"``)."""
 
-    def __init__(self, channels: int, axis: Axis, impl: Impl = "fused", init: Init = "dcgan"):
+    def __init__(self, channels: int, axis: Axis, impl: Impl = "fused", init: Init = "pytorch"):
         super().__init__()
         if axis not in _TO_SEQ:
             raise ValueError(f"unknown axis {axis!r}; expected 'time' or 'space'")
@@ -87,7 +87,7 @@ class AxisSelfAttention(nn.Module):
 class FactorisedSelfAttention(nn.Module):
     """F-SA: T-SA, then S-SA on T-SA's output."""
 
-    def __init__(self, channels: int, impl: Impl = "fused", init: Init = "dcgan"):
+    def __init__(self, channels: int, impl: Impl = "fused", init: Init = "pytorch"):
         super().__init__()
         self.temporal = AxisSelfAttention(channels, "time", impl, init)
         self.spatial = AxisSelfAttention(channels, "space", impl, init)

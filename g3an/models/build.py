@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from g3an.config import LoaderConfig, ModelConfig
 from g3an.errors import UserError
-from g3an.persistence import load_artifact
 from g3an.models.discriminators import ImageDiscriminator, VideoDiscriminator
 from g3an.models.generator import G3Spec, Generator
+from g3an.persistence import load_artifact
 
 
 def generator_spec(model: ModelConfig, n_classes: int = 0) -> G3Spec:

@@ -47,7 +47,7 @@ class G3Spec:
     video_mode: VideoMode = "1p2d"
     attention: Literal["fused", "literal", "none"] = "fused"
     attention_after: int = 3
-    attention_init: Literal["dcgan", "pytorch"] = "dcgan"  # f/g/h of F-SA (the paper gives none)
+    attention_init: Literal["dcgan", "pytorch"] = "pytorch"  # f/g/h of F-SA (the paper gives none)
     spectral_norm: bool = False  # in G: the reference code's choice, not the paper's
     n_classes: int = 0
     cond_appearance: bool = False

@@ -12,9 +12,9 @@ per step), plots/images/samples.png (a sample grid of the EMA generator).
 
 ``train.resume: auto`` continues from the newest checkpoint whose SHA-256 verifies (damaged newer
 ones are reported and kept as ``*.corrupt``) when its params hash matches, and otherwise sets the
-old run aside (never deletes or overwrites it) and starts fresh; ``never`` always sets it aside. SIGINT/SIGTERM write a
-checkpoint and stop (``FitResult.interrupted``); a non-finite loss stops with an error, leaving
-the last good checkpoint as it was.
+old run aside (never deletes or overwrites it) and starts fresh; ``never`` always sets it aside.
+SIGINT/SIGTERM write a checkpoint and stop (``FitResult.interrupted``); a non-finite loss stops
+with an error, leaving the last good checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ class _Ticker:
         self.live = None
         # with nothing left to train the dvclive files are left as they are — only re-created when missing
         # (a finished run re-entered by `dvc repro` must still produce every declared output)
-        missing = not (live_dir / "metrics.json").is_file() or not (live_dir / "plots" / "images" / "samples.png").is_file()
+        missing = not all(p.is_file() for p in (live_dir / "metrics.json", live_dir / "plots" / "images" / "samples.png"))
         if run.step < self.tc.steps or missing:
             from dvclive import Live
 
@@ -349,8 +349,9 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
                 bad, stopping = distributed.any_flag([bad, stop["signal"] is not None], d)
                 if bad:
                     shown = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
+                    kept = next(iter(ckpts.all()), "(none yet)")
                     raise Diverged(f"non-finite loss at step {run.step + 1} ({shown}); the last good checkpoint "
-                                   f"{ckpts.all()[0] if ckpts.all() else '(none yet)'} is intact — lower train.lr_g/lr_d or try train.loss=hinge")
+                                   f"{kept} is intact — lower train.lr_g/lr_d or try train.loss=hinge")
 
                 # --- EMA
                 if run.ema is not None:

@@ -87,7 +87,7 @@ def train_evaluator(shards: Optional[str] = typer.Option(None, help=f"Shard fold
 def evaluate(generator: Optional[str] = typer.Option(None, help=f"Generator export (default: {shown('generator')})."),
              evaluator: Optional[str] = typer.Option(None, help=f"Evaluator (default: {shown('evaluator')})."),
              shards: Optional[str] = typer.Option(None, help=f"Shard folder (default: {shown('shards')})."),
-             out: Optional[str] = typer.Option(None, help=f"metrics.json (default: {shown('metrics')})."),
+             out: Optional[str] = typer.Option(None, help=f"Metrics folder: one JSON per headline metric + details.json (default: {shown('metrics')})."),
              params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
     """Score a generator: Fréchet distance, accuracy, entropies, ACD, disentanglement (+ paper FID with weights)."""
     from stages.evaluate import main as run
@@ -103,6 +103,15 @@ def render(generator: Optional[str] = typer.Option(None, help=f"Generator export
     from stages.render import main as run
 
     run(generator, out, params, _overrides(set_))
+
+
+@app.command()
+def report(out: Optional[str] = typer.Option(None, help=f"The page (default: {shown('report')})."),
+           params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
+    """One offline HTML page of the run: figures with their rows animated, metrics beside their references, curves."""
+    from stages.report import main as run
+
+    run(out, params, _overrides(set_))
 
 
 def _os_error(e: OSError) -> str:

@@ -1,4 +1,5 @@
-"""Stage ``evaluate``: generator + evaluator + shards → metrics.json (``dvc metrics show``)."""
+"""Stage ``evaluate``: generator + evaluator + shards → one small metrics file per headline metric
+(``dvc metrics show``) and ``details.json`` beside them (every record with its protocol)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from g3an.fsutil import output_lock, write_json_atomic
+from g3an.metrics.summary import details, headline
 from stages.common import setup
 from stages.paths import default_path
 
@@ -21,13 +23,17 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
     from g3an.metrics.evaluate import evaluate
 
     torch.set_grad_enabled(False)
-    out_path = Path(out or default_path(cfg, "metrics"))
-    with output_lock(out_path):
+    out_dir = Path(out or default_path(cfg, "metrics"))
+    with output_lock(out_dir):
         results = evaluate(cfg, Path(generator or default_path(cfg, "generator")),
                            Path(evaluator or default_path(cfg, "evaluator")), Path(shards or default_path(cfg, "shards")),
                            Path(cfg.eval.cache_dir or default_path(cfg, "eval_cache")),
                            progress=lambda m: log.info("evaluate: %s", m))
-        write_json_atomic(out_path, results)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stem, row in headline(results).items():
+            write_json_atomic(out_dir / f"{stem}.json", row)
+        write_json_atomic(out_dir / "details.json", details(results))
+    log.info("wrote %s/{%s}.json and details.json", out_dir, ",".join(headline(results)))
     refs = ("floor_real_train_vs_test", "real_test", "oracle", "chance", "maximum")
     for name, r in results.items():
         if not name.startswith("_"):

@@ -15,9 +15,10 @@ DEFAULTS: dict[str, str] = {
     "generator": "{runs_dir}/train/generator.pt",
     "evaluator": "{runs_dir}/evaluator/evaluator.pt",
     "evaluator_metrics": "results/evaluator/metrics.json",
-    "metrics": "results/evaluate/metrics.json",
+    "metrics": "results/evaluate",
     "eval_cache": "{runs_dir}/eval-cache",
     "render": "{runs_dir}/render",
+    "report": "{runs_dir}/report/index.html",
 }
 
 

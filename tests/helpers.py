@@ -334,12 +334,12 @@ TINY_PIPELINE = {**TINY, "train.steps": 4, "train.ckpt_every": 2, "eval.evaluato
                  "render.scale": 1, "download.synthetic.subjects": 3, "download.synthetic.frames": 40}
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 600):
-    """A command as a user types it, with the venv's scripts (g3an-cli, dvc) on PATH."""
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 600, env: dict | None = None):
+    """A command as a user types it, with the venv's scripts (g3an-cli, dvc) on PATH (``env``: extra variables)."""
     import subprocess
     import sys
 
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(os.environ, **(env or {}), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
@@ -370,3 +370,37 @@ def make_project(folder: Path, **overrides) -> Path:
     run(["git", "add", "-A"], folder)
     run(["git", "commit", "-qm", "project"], folder)
     return folder
+
+
+CHROMIUM_INSTALL = "apt-get install chromium chromium-driver (Debian/Ubuntu), or set CHROMEDRIVER and CHROMIUM"
+
+
+@contextlib.contextmanager
+def headless_chromium(width: int = 1280, height: int = 1600):
+    """A real headless Chromium driven by selenium through the system's chromedriver (never a
+    downloaded one). Skips, naming the install, where Chromium is not installed."""
+    import shutil
+
+    import pytest
+
+    driver_path = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    browser = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not driver_path or not browser:
+        pytest.skip(f"no Chromium/chromedriver here: {CHROMIUM_INSTALL}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}", "--hide-scrollbars"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots the tests keep (git-ignored)

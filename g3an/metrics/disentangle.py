@@ -26,6 +26,14 @@ from g3an.latent import Z_APPEARANCE, Z_MOTION
 
 GRID = 4
 
+# one line each, for logs and the report
+NOTES = {"app_kept": "appearance unchanged when only z_m changes (higher = better)",
+         "app_varies": "appearance changes with z_a (higher = better)",
+         "motion_kept": "motion unchanged when only z_a changes (higher = better)",
+         "motion_varies": "motion changes with z_m / the class (higher = better)",
+         "switch": "C.4: swapping z_m keeps the appearance and takes the other motion (higher = better)",
+         "disentanglement": "mean of app kept×varies, motion kept×varies and switch (higher = better)"}
+
 
 def grid_latents(n_sets: int, n_classes: int, latent_length: int, gen: torch.Generator):
     """z_a (S, 4, 128), z_m (S, 4, 10, T_z), classes (S, 4) or None — distinct classes per set where possible."""

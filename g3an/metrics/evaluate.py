@@ -189,7 +189,7 @@ def disentanglement_metrics(ctx: Context) -> dict:
                                                                ctx.protocol["clip_length"]))
     t, n = ctx.protocol["clip_length"], 16 * ctx.cfg.eval.disentangle_sets
     heads = "+".join(h for h, _ in ctx.heads)
-    return {f"dis_{k}_{t}f": _record(ctx, v, n_fake=n, n_real=0, appearance_heads=heads,
+    return {f"dis_{k}_{t}f": _record(ctx, v, n_fake=n, n_real=0, appearance_heads=heads, note=disentangle.NOTES[k],
                                      **({"oracle": oracle[k]} if oracle else {})) for k, v in s.items()}
 
 
@@ -242,6 +242,10 @@ def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Pa
 
         say("fvd (3D ResNeXt-101)")
         results.update(paper_fvd(ctx, shards, Path(cfg.eval.i3d_or_resnext_weights), cache_dir))
+    trained = export.get("config", {})
     results["_meta"] = {"generator_step": export.get("step"), "real_stats_cache_hit": hit,
+                        "params_hash": export.get("params_hash"), "dataset": trained.get("base", {}).get("dataset"),
+                        "train_seed": trained.get("base", {}).get("seed"),
+                        "preset": trained.get("model", {}).get("preset"), "width": trained.get("model", {}).get("width"),
                         "generator": str(generator_path), "evaluator_test_accuracy": blob["info"].get("test_accuracy")}
     return results

@@ -286,12 +286,6 @@ class _Ticker:
         sampler.train(was_training)
         self.live.log_image("samples.png", frame_grid(to_uint8(video), columns=8, scale=2))
 
-    def finish(self, metrics: dict, trained: bool) -> None:
-        if self.live is not None and trained:
-            self.live.step = self.run.step
-            self.live.summary.update({f"final/{k}": v for k, v in metrics.items()})
-            self.live.make_summary()
-
 
 def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Dist, progress) -> FitResult:
     tc, dev = cfg.train, d.device
@@ -381,6 +375,5 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
         if stop["signal"] is None:
             export_generator(out / "generator.pt", run.g, run.ema, run.latent_length, classes, n_classes, cfg,
                              params_hash, run.step)
-        tick.finish(metrics, trained)
     return FitResult(run.step, run.clips, metrics, stop["signal"],
                      {"g": run.g, "d_v": run.d_v, "d_i": run.d_i, "ema": run.ema})

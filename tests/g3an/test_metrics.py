@@ -104,6 +104,16 @@ def test_untrained_generator_is_worse_than_real_data_and_stats_are_cached(judged
     assert again["fd_cls256_16f"]["value"] == pytest.approx(fd["value"])
     assert len(list((tmp_path / "cache").glob("real-*.pt"))) == 1
     json.dumps(first)  # JSON-serialisable as written by the stage
+    from g3an.metrics.summary import HEADLINE, details, headline
+
+    rows = headline(first)  # what DVC reads: numbers only, the value under the metric's own name
+    assert set(rows) == set(HEADLINE)
+    assert rows["fd"] == {"fd": pytest.approx(fd["value"], rel=1e-3),
+                          "floor": pytest.approx(fd["floor_real_train_vs_test"], rel=1e-3)}
+    assert rows["acc"]["chance"] == 0.125 and rows["disentangle"]["oracle"] == pytest.approx(dis["oracle"], rel=1e-3)
+    assert all(isinstance(v, float) for row in rows.values() for v in row.values())
+    side = details(first)
+    assert side["headline"]["switch"] == "dis_switch_16f" and side["records"]["acd_feat_16f"] is first["acd_feat_16f"]
 
 
 def test_paper_fvd_path_with_random_resnext_weights(judged, tmp_path):

@@ -24,23 +24,92 @@ def project(tmp_path_factory):
         os.environ[k] = v
     a = make_project(base / "a")
     first = run(["dvc", "repro"], a)
-    assert _ran(first.stdout) == ["download", "preprocess", "train", "train-evaluator", "evaluate", "render"]
+    assert _ran(first.stdout) == ["download", "preprocess", "train", "train-evaluator", "evaluate", "render", "report"]
     run(["git", "add", "-A"], a)
     run(["git", "commit", "-qm", "default run"], a)
     return a
 
 
 def test_repro_produces_metrics_figures_and_a_second_repro_does_nothing(project):
-    metrics = json.loads((project / "results" / "evaluate" / "metrics.json").read_text())
-    assert "fd_cls256_16f" in metrics and "dis_disentanglement_16f" in metrics
+    fd = json.loads((project / "results" / "evaluate" / "fd.json").read_text())
+    assert set(fd) == {"fd", "floor"} and all(isinstance(v, float) for v in fd.values())
+    details = json.loads((project / "results" / "evaluate" / "details.json").read_text())
+    assert "fd_cls256_16f" in details["records"] and "dis_disentanglement_16f" in details["records"]
     assert (project / "runs" / "render" / "figures" / "c4_motion_switch.png").exists()
     again = run(["dvc", "repro"], project)
     assert _ran(again.stdout) == []
-    shown = run(["dvc", "metrics", "show", "--json"], project).stdout
-    assert "fd_cls256_16f" in shown and "loss_d_video" in shown
-    plots = run(["dvc", "plots", "show", "--json"], project).stdout
-    assert "c4_motion_switch.png" in plots and "loss_g_video" in plots
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout)
+    values = shown[""]["data"]  # every declared metric is a number: nothing else reaches the table
+    numbers = [v for f in values.values() for v in f["data"].values()]
+    assert numbers and all(isinstance(v, float) for v in numbers)
+    assert {"results/evaluate/fd.json", "results/evaluator/metrics.json"} <= set(values)
     assert run(["git", "status", "--porcelain"], project).stdout.strip() == ""  # nothing big leaks into git
+
+
+def _width(text: str) -> int:
+    return max((len(line.rstrip()) for line in text.splitlines()), default=0)
+
+
+def test_dvc_metrics_show_and_diff_fit_a_160_column_terminal(project):
+    env = {"COLUMNS": "160"}
+    table = run(["dvc", "metrics", "show"], project, env=env).stdout
+    assert "results/evaluate/disentangle.json" in table and "oracle" in table
+    assert _width(table) <= 160, table
+    # a changed value shows as one short line per number
+    fd = project / "results" / "evaluate" / "fd.json"
+    before = fd.read_text()
+    fd.write_text(json.dumps({**json.loads(before), "fd": 1234.5}))
+    try:
+        diff = run(["dvc", "metrics", "diff"], project, env=env).stdout
+    finally:
+        fd.write_text(before)
+    assert "1234.5" in diff and _width(diff) <= 160, diff
+
+
+def test_dvc_plots_show_works_from_a_fresh_clone(project, tmp_path):
+    """The declared plots are git-tracked TSVs: a clone draws them before any `dvc pull`."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    out = run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], clone)
+    assert "failed" not in (out.stdout + out.stderr).lower(), out.stdout + out.stderr
+    page = (tmp_path / "plots" / "index.html").read_text()
+    assert "loss_g_video" in page and "clips/s" in page and '"title": "y"' not in page
+
+
+def test_the_report_page_in_a_real_browser(project):
+    """runs/report/index.html as a person opens it: no console errors, every image and animation
+    decoded, the metrics table showing the numbers of the metrics files; a screenshot is kept."""
+    from tests.helpers import ARTIFACTS, headless_chromium
+
+    page = project / "runs" / "report" / "index.html"
+    html = page.read_text()
+    assert len(html.encode()) < 5e6  # a few MB at most
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import""", html)  # offline
+    figures = json.loads((project / "runs" / "render" / "figures.json").read_text())
+    details = json.loads((project / "results" / "evaluate" / "details.json").read_text())
+    with headless_chromium() as browser:
+        browser.get(page.as_uri())
+        images = browser.execute_script(
+            "return [...document.images].map(i => [i.complete, i.naturalWidth, i.className, i.alt])")
+        assert images and all(done and w > 0 for done, w, _, _ in images), [i for i in images if not i[1]]
+        assert sum(1 for i in images if i[2] == "anim") == sum(len(f["rows"]) for f in figures)
+        assert sum(1 for i in images if i[2] == "still") == len(figures)
+        cells = browser.execute_script(
+            "return Object.fromEntries([...document.querySelectorAll('#metrics tbody tr')]"
+            ".map(r => [r.dataset.metric, r.querySelector('td.value').textContent]))")
+        for stem, record in details["headline"].items():
+            value = json.loads((project / "results" / "evaluate" / f"{stem}.json").read_text())[stem]
+            assert float(cells[record]) == pytest.approx(value, rel=1e-3), (stem, cells[record], value)
+        assert len(browser.find_elements("css selector", ".charts svg")) == 3
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
+
+
+def test_the_report_is_byte_identical_when_made_again(project, tmp_path):
+    run(["g3an-cli", "report", "--out", str(tmp_path / "again.html")], project)
+    assert (tmp_path / "again.html").read_bytes() == (project / "runs" / "report" / "index.html").read_bytes()
 
 
 def test_changing_a_train_param_reruns_train_and_what_follows(project):
@@ -48,7 +117,7 @@ def test_changing_a_train_param_reruns_train_and_what_follows(project):
     params["train"]["steps"] = 6
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro"], project)
-    assert _ran(out.stdout) == ["train", "evaluate", "render"]
+    assert _ran(out.stdout) == ["train", "evaluate", "render", "report"]
     assert "resuming" in out.stderr  # steps grew, params hash unchanged: the persisted run continues
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "longer"], project)
@@ -58,7 +127,19 @@ def test_dvc_exp_run_and_show(project):
     run(["dvc", "exp", "run", "-S", "train.lr_g=0.001", "-n", "fastg"], project)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
     text = json.dumps(shown)
-    assert "fastg" in text and "fd_cls256_16f" in text and "0.001" in text
+    assert "fastg" in text and '"disentangle"' in text and "0.001" in text
+    # In a 160-column terminal: the changed metrics and params come first and show whole; DVC puts
+    # the changed dependencies' 32-digit hashes last, and those are what runs past the edge.
+    table = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], project, env={"COLUMNS": "160"}).stdout
+    header = next(line for line in table.splitlines() if "Experiment" in line)
+    assert _width(table) <= 160 and "fastg" in table
+    assert header.index("train.lr_g") < header.find("…") if "…" in header else "train.lr_g" in header, table
+    changed = [m for m in ("fd", "acc", "disentangle", "switch", "motion_varies", "app_kept") if f" {m} " in header]
+    assert changed, table  # lr_g changed the generator, so some headline metric moved
+    # and without the hashes (the README's form) the whole table fits, nothing cut
+    clean = run(["dvc", "exp", "show", "--only-changed", "--drop", ".*/.*", "--no-pager"], project,
+                env={"COLUMNS": "400"}).stdout
+    assert _width(clean) <= 160 and "…" not in clean and "train.lr_g" in clean, clean
 
 
 def test_push_then_clone_and_pull_is_up_to_date(project, tmp_path):
@@ -73,7 +154,7 @@ def test_push_then_clone_and_pull_is_up_to_date(project, tmp_path):
     status = run(["dvc", "status"], b).stdout
     assert "up to date" in status, status
     assert _ran(run(["dvc", "repro"], b).stdout) == []
-    for rel in ("results/evaluate/metrics.json", "runs/render/figures/c4_motion_switch.png",
+    for rel in ("results/evaluate/details.json", "runs/render/figures/c4_motion_switch.png",
                 "runs/train/generator.pt"):
         assert (b / rel).read_bytes() == (project / rel).read_bytes(), rel
 

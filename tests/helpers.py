@@ -346,6 +346,13 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 600, env
     return r
 
 
+def ran(output: str) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` output says it ran, in order."""
+    import re
+
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
 def make_project(folder: Path, **overrides) -> Path:
     """A git + DVC project with this repo's pipeline, code folders and tiny params, committed."""
     import shutil

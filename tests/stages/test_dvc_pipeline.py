@@ -6,28 +6,7 @@ import re
 import pytest
 import yaml
 
-from tests.helpers import make_project, run
-
-
-def _ran(output: str) -> list[str]:
-    return re.findall(r"Running stage '([^']+)'", output)
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    import os
-
-    base = tmp_path_factory.mktemp("dvc")
-    for k, v in {"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(base / "site"),
-                 "DVC_GLOBAL_CONFIG_DIR": str(base / "global"), "GIT_AUTHOR_NAME": "t",
-                 "GIT_AUTHOR_EMAIL": "t@t.invalid", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t.invalid"}.items():
-        os.environ[k] = v
-    a = make_project(base / "a")
-    first = run(["dvc", "repro"], a)
-    assert _ran(first.stdout) == ["download", "preprocess", "train", "train-evaluator", "evaluate", "render", "report"]
-    run(["git", "add", "-A"], a)
-    run(["git", "commit", "-qm", "default run"], a)
-    return a
+from tests.helpers import ran, run
 
 
 def test_repro_produces_metrics_figures_and_a_second_repro_does_nothing(project):
@@ -37,7 +16,7 @@ def test_repro_produces_metrics_figures_and_a_second_repro_does_nothing(project)
     assert "fd_cls256_16f" in details["records"] and "dis_disentanglement_16f" in details["records"]
     assert (project / "runs" / "render" / "figures" / "c4_motion_switch.png").exists()
     again = run(["dvc", "repro"], project)
-    assert _ran(again.stdout) == []
+    assert ran(again.stdout) == []
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout)
     values = shown[""]["data"]  # every declared metric is a number: nothing else reaches the table
     numbers = [v for f in values.values() for v in f["data"].values()]
@@ -117,7 +96,7 @@ def test_changing_a_train_param_reruns_train_and_what_follows(project):
     params["train"]["steps"] = 6
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro"], project)
-    assert _ran(out.stdout) == ["train", "evaluate", "render", "report"]
+    assert ran(out.stdout) == ["train", "evaluate", "render", "report"]
     assert "resuming" in out.stderr  # steps grew, params hash unchanged: the persisted run continues
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "longer"], project)
@@ -144,7 +123,7 @@ def test_dvc_exp_run_and_show(project):
 
 def test_push_then_clone_and_pull_is_up_to_date(project, tmp_path):
     remote = tmp_path / "remote"
-    run(["dvc", "remote", "add", "-d", "storage", str(remote)], project)
+    run(["dvc", "remote", "add", "-d", "backup", str(remote)], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "remote"], project)
     run(["dvc", "push"], project)
@@ -153,7 +132,7 @@ def test_push_then_clone_and_pull_is_up_to_date(project, tmp_path):
     run(["dvc", "pull"], b)
     status = run(["dvc", "status"], b).stdout
     assert "up to date" in status, status
-    assert _ran(run(["dvc", "repro"], b).stdout) == []
+    assert ran(run(["dvc", "repro"], b).stdout) == []
     for rel in ("results/evaluate/details.json", "runs/render/figures/c4_motion_switch.png",
                 "runs/train/generator.pt"):
         assert (b / rel).read_bytes() == (project / rel).read_bytes(), rel

@@ -283,6 +283,9 @@ def _plain(x: Any) -> Any:
 # typed conversion from plain YAML data
 
 
+_PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+
+
 def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
@@ -290,7 +293,7 @@ def _describe(tp: Any) -> str:
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_describe(args[0])}"
+            return "a list of " + _PLURAL.get(args[0], _describe(args[0])) + ", e.g. [1, 2]" * (args[0] is int)
         return f"a list of {len(args)} values"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 

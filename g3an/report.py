@@ -229,11 +229,7 @@ def build_report(inputs: ReportInputs, cfg: Config, progress=None) -> str:
     labels = [label for key, label in REFERENCES if any(m["refs"][label] for m in metrics)]
     judge = [{"name": k, "acc": _fmt(v), "chance": _fmt(judge_info.get("chance", {}).get(k))}
              for k, v in sorted(judge_info.get("test_accuracy", {}).items())]
-    warnings = []
-    motion = judge_info.get("test_accuracy", {}).get("motion")
-    if motion is not None and motion < 0.5:
-        warnings.append(f"The judge's motion accuracy is {motion:.2f}: scores from a weak judge are unreliable; "
-                        "raise eval.evaluator_steps and re-run `dvc repro train-evaluator`.")
+    warnings = [w[0].upper() + w[1:] + "." for w in meta.get("warnings", [])]  # evaluate's, about these scores
     series = _series(inputs.live / "plots" / "metrics" / "train")
     charts = [_svg_chart(series, ["loss_d_video", "loss_d_image", "loss_g_video", "loss_g_image"],
                          "losses", "loss"),

@@ -36,3 +36,14 @@ def generate(g: torch.nn.Module, z_a: torch.Tensor, z_m: torch.Tensor, labels: O
         lab = None if labels is None else labels[i:i + batch].to(device)
         out.append(g(z_a[i:i + batch].to(device), z_m[i:i + batch].to(device), lab).float().cpu())
     return torch.cat(out)
+
+
+def flat_output(videos: torch.Tensor, tol: float = 0.02) -> Optional[str]:
+    """A warning when generated videos (values in [-1, 1]) are nearly one colour everywhere — an
+    untrained or collapsed generator, whose "kept" scores (nothing changes) would read as perfect."""
+    spread = float(videos.float().std())
+    if spread >= tol:
+        return None
+    return (f"the generated videos are nearly uniform (pixel std {spread:.4f} over {videos.shape[0]} clips, in [-1, 1]): "
+            "the generator is untrained or collapsed; its figures show flat frames and scores such as app_kept or "
+            "motion_kept = 1 mean nothing — train longer (train.steps)")

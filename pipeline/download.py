@@ -107,8 +107,12 @@ def fetch(url: str, dest: Path, sha256: Optional[str] = None, retries: int = 3, 
                         part.stat().st_size if part.exists() else 0)
             time.sleep(backoff * 2 ** attempt)
     else:
-        raise UserError(f"{url}: failed after {retries + 1} tries ({last}); the partial file {part} is kept "
-                        "and the next run resumes it")
+        if part.exists() and part.stat().st_size:
+            raise UserError(f"{url}: failed after {retries + 1} tries ({last}); the partial file {part} "
+                            f"({part.stat().st_size} bytes) is kept and the next run resumes it")
+        part.unlink(missing_ok=True)
+        raise UserError(f"{url}: failed after {retries + 1} tries ({last}); nothing was downloaded: check the "
+                        "network, or fetch the files by hand and pass them with --source PATH")
     digest = sha256_of(part)
     if sha256 and digest != sha256.lower():
         bad = dest.with_name(dest.name + ".bad")

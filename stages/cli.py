@@ -6,13 +6,17 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import typing
 from typing import List, Optional
 
 import typer
 
+from g3an.config import BaseConfig
 from stages.paths import shown
 
-app = typer.Typer(help="G³AN pipeline: download → preprocess → train → train-evaluator → evaluate → render (each a DVC "
+DATASETS = typing.get_args(typing.get_type_hints(BaseConfig)["dataset"])
+
+app = typer.Typer(help="G³AN pipeline: download → preprocess → train → train-evaluator → evaluate → render → report (each a DVC "
                        "stage). Errors are one line; add --debug (or set G3AN_DEBUG=1) for the traceback.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Inspect the resolved configuration.", no_args_is_help=True)
@@ -39,7 +43,8 @@ def config_show(params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt,
 
 
 @app.command()
-def download(dataset: Optional[str] = typer.Argument(None, help="Data set (default: base.dataset)."),
+def download(dataset: Optional[str] = typer.Argument(None, help=f"Data set: {', '.join(DATASETS)} (default: base.dataset).",
+                                                     metavar="DATASET"),
              source: Optional[List[str]] = typer.Option(None, help="Local archive or folder (licensed sets; Weizmann "
                                                         "too); repeatable. A folder's archives are extracted."),
              out: Optional[str] = typer.Option(None, help=f"Raw data folder (default: {shown('raw')})."),
@@ -51,7 +56,8 @@ def download(dataset: Optional[str] = typer.Argument(None, help="Data set (defau
 
 
 @app.command()
-def preprocess(dataset: Optional[str] = typer.Argument(None, help="Data set (default: base.dataset)."),
+def preprocess(dataset: Optional[str] = typer.Argument(None, help=f"Data set: {', '.join(DATASETS)} (default: base.dataset).",
+                                                       metavar="DATASET"),
                raw: Optional[str] = typer.Option(None, help=f"Raw data folder (default: {shown('raw')})."),
                out: Optional[str] = typer.Option(None, help=f"Shard folder (default: {shown('shards')})."),
                params: str = ParamsOpt, set_: Optional[List[str]] = SetOpt):
@@ -128,6 +134,26 @@ def _os_error(e: OSError) -> str:
     return f"{where}: {e.strerror or e}; {fixes.get(e.errno, 'check the path and the disk')}"
 
 
+_METAVARS = {"params": "FILE", "set_": "KEY=VALUE"}
+
+
+def command():
+    """The command tree, with plain metavars in the help (``--out PATH``, ``--set KEY=VALUE``; flags
+    such as ``--help`` show none) instead of typer's ``<str>`` / ``<list[str]>`` / ``<bool>``."""
+    root = typer.main.get_command(app)
+
+    def fix(cmd) -> None:
+        ctx = cmd.context_class(cmd, info_name=cmd.name)
+        for param in [*cmd.params, cmd.get_help_option(ctx)]:
+            if param is not None and param.param_type_name == "option" and param.metavar is None:
+                param.metavar = "" if param.is_flag else _METAVARS.get(param.name, "PATH")
+        for sub in getattr(cmd, "commands", {}).values():
+            fix(sub)
+
+    fix(root)
+    return root
+
+
 def main() -> None:
     """Expected failures (bad params, files, data, paths, a full or read-only disk) end as one line
     ``error: <path or key>: <reason>; <fix>`` and exit 2; ``--debug`` (or ``G3AN_DEBUG=1``) shows
@@ -137,7 +163,7 @@ def main() -> None:
     debug = "--debug" in sys.argv[1:] or os.environ.get("G3AN_DEBUG", "") not in ("", "0")
     sys.argv = [a for a in sys.argv if a != "--debug"]
     try:
-        app()
+        command()(prog_name="g3an-cli")
     except (UserError, OSError) as e:
         if debug:
             raise

@@ -40,3 +40,5 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
             beside = "  ".join(f"{k.split('_vs_')[0]} {r[k]:.4f}" for k in refs if isinstance(r.get(k), (int, float)))
             log.info("%-26s %s%s", name, "n/a" if r["value"] is None else f"{r['value']:.4f}",
                      f"   ({beside})" if beside else "")
+    for w in results["_meta"].get("warnings", []):
+        log.warning("these scores are marked unreliable: %s", w)

@@ -28,7 +28,7 @@ from g3an.metrics.frechet import frechet_distance, statistics
 from g3an.models.build import load_generator
 from g3an.persistence import load_artifact, save_artifact
 from g3an.render.grid import to_uint8
-from g3an.sampling import generate, sample_latents
+from g3an.sampling import flat_output, generate, sample_latents
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
 from pipeline.manifest import clip_plan, read_manifest, verified_shards
 
@@ -193,6 +193,17 @@ def disentanglement_metrics(ctx: Context) -> dict:
                                      **({"oracle": oracle[k]} if oracle else {})) for k, v in s.items()}
 
 
+def judge_warning(info: dict, n_classes: int) -> Optional[str]:
+    """A warning when the judge's motion accuracy is nearer chance than perfect: its scores cannot
+    rank generators (a 10-step judge reads degenerate clips as perfectly disentangled)."""
+    acc = (info.get("test_accuracy") or {}).get("motion")
+    chance = 1 / max(1, n_classes)
+    if acc is None or n_classes < 2 or acc >= (chance + 1) / 2:
+        return None
+    return (f"the judge's motion accuracy is {acc:.2f} (chance {chance:.2f}): these scores cannot rank generators; "
+            "raise eval.evaluator_steps and re-run `dvc repro train-evaluator`")
+
+
 def readable_heads(blob: dict) -> list[tuple[str, int]]:
     """The appearance heads the evaluator reads reliably on the test split: accuracy at least halfway
     from chance to 1. A head at chance would only add noise to the disentanglement scores (on the
@@ -232,6 +243,9 @@ def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Pa
     gen = torch.Generator().manual_seed(cfg.eval.seed)
     z_a, z_m, labels = sample_latents(cfg.eval.n_fake, tz, ctx.n_classes, gen)
     videos = generate(g, z_a, z_m, labels, cfg.eval.batch)
+    warnings = [w for w in (flat_output(videos), judge_warning(blob["info"], ctx.n_classes)) if w]
+    for w in warnings:
+        log.warning("evaluate: %s", w)
     ctx.fake = {"stats": _summary(to_uint8(videos), _run_evaluator(evaluator, videos, cfg.eval.batch), labels)}
     results: dict = {}
     for name, metric in METRICS.items():
@@ -242,8 +256,11 @@ def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Pa
 
         say("fvd (3D ResNeXt-101)")
         results.update(paper_fvd(ctx, shards, Path(cfg.eval.i3d_or_resnext_weights), cache_dir))
+    if warnings:  # every score is marked: a weak judge or a flat generator makes them unreliable
+        for r in results.values():
+            r["unreliable"] = "; ".join(warnings)
     trained = export.get("config", {})
-    results["_meta"] = {"generator_step": export.get("step"), "real_stats_cache_hit": hit,
+    results["_meta"] = {"warnings": warnings, "generator_step": export.get("step"), "real_stats_cache_hit": hit,
                         "params_hash": export.get("params_hash"), "dataset": trained.get("base", {}).get("dataset"),
                         "train_seed": trained.get("base", {}).get("seed"),
                         "preset": trained.get("model", {}).get("preset"), "width": trained.get("model", {}).get("width"),

@@ -4,6 +4,7 @@ per row, and an ``index.md`` listing them with their seeds."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Callable, Optional
@@ -15,9 +16,10 @@ from g3an.config import RenderConfig
 from g3an.render.figures import Figure, build_figures
 from g3an.render.grid import column_indices, frame_grid, to_uint8
 from g3an.render.media import captioned, write_gif, write_png
-from g3an.sampling import generate
+from g3an.sampling import flat_output, generate
 
 GUTTER = 2
+log = logging.getLogger("g3an.render")
 
 
 def generate_rows(g: torch.nn.Module, fig: Figure) -> list[np.ndarray]:
@@ -66,7 +68,11 @@ def render_all(g: torch.nn.Module, export: dict, cfg: RenderConfig, out: Path,
     figures = build_figures(cfg, export["classes"], export["n_classes"], export["latent_length"])
     entries = []
     for k, fig in enumerate(figures):
-        entries.append(render_figure(fig, generate_rows(g, fig), cfg, out))
+        rows = generate_rows(g, fig)
+        if k == 0 and (warning := flat_output(torch.from_numpy(np.stack([r.reshape(-1) for r in rows[:1]] + [
+                r.reshape(-1) for r in rows[1:] if r.size == rows[0].size]).astype(np.float32) / 127.5 - 1))):
+            log.warning("render: %s", warning)
+        entries.append(render_figure(fig, rows, cfg, out))
         if progress:
             progress(k + 1, len(figures))
     lines = ["# G³AN figures", "",

@@ -145,3 +145,16 @@ def test_a_judge_trained_on_other_clip_lengths_is_refused(judged, tmp_path):
     gen = make_generator_export(tmp_path / "generator.pt", n_classes=8)
     with pytest.raises(UserError, match="judge was trained on 32-frame clips but the generator makes 16"):
         evaluate(tiny_config(), gen, tmp_path / "judge32.pt", shards, tmp_path / "cache")
+
+
+def test_flat_videos_and_a_weak_judge_are_called_out():
+    """A flat grey generator and a near-chance judge would read as perfect on the "kept" scores:
+    both are named, with the fix."""
+    from g3an.metrics.evaluate import judge_warning
+    from g3an.sampling import flat_output
+
+    grey = torch.zeros(8, 3, 16, 32, 32)  # (B, C, T, H, W)
+    assert "untrained or collapsed" in flat_output(grey) and "train.steps" in flat_output(grey)
+    assert flat_output(torch.rand(8, 3, 16, 32, 32) * 2 - 1) is None
+    assert "evaluator_steps" in judge_warning({"test_accuracy": {"motion": 0.2}}, n_classes=8)
+    assert judge_warning({"test_accuracy": {"motion": 0.9}}, n_classes=8) is None

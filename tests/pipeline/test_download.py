@@ -67,6 +67,19 @@ def test_http_404_is_a_clear_error(served, tmp_path):
             fetch(f"{url}/run.zip", tmp_path / "run.zip")
 
 
+def test_no_network_says_nothing_was_downloaded_and_how_to_go_on(tmp_path):
+    """A closed port on 127.0.0.1 (as with no network): no partial file is claimed, none is left."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connecting is refused
+    with pytest.raises(UserError) as err:
+        fetch(f"http://127.0.0.1:{port}/walk.zip", tmp_path / "walk.zip", retries=1, backoff=0)
+    assert "nothing was downloaded" in str(err.value) and "--source" in str(err.value)
+    assert "partial" not in str(err.value) and not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("maker", [make_zip, make_tar])
 @pytest.mark.parametrize("evil", ["../escape.txt", "/abs/escape.txt", "ok/../../escape.txt"])
 def test_extraction_refuses_traversal_and_names_the_member(tmp_path, maker, evil):

@@ -19,6 +19,16 @@ def test_help_is_instant_and_lists_every_stage(tmp_path):
     assert probe.stdout.strip() == "[]"
 
 
+def test_help_reads_as_plain_words(tmp_path):
+    """Options show PATH / FILE / KEY=VALUE, flags nothing; the data-set argument lists its choices."""
+    r = cli("download", "--help", cwd=tmp_path)
+    assert r.returncode == 0
+    assert "<bool>" not in r.stdout and "<list[str]>" not in r.stdout
+    assert "KEY=VALUE" in r.stdout and "PATH" in r.stdout
+    assert "synthetic, weizmann, mug, uva_nemo" in r.stdout
+    assert "report" in cli("--help", cwd=tmp_path).stdout
+
+
 def test_config_show_resolves_overrides_and_rejects_bad_ones(tmp_path):
     params = ROOT / "params.yaml"
     r = cli("config", "show", "--params", str(params), "--set", "model.width=0.25", "--hash", cwd=tmp_path)

@@ -2,8 +2,8 @@
 
 - ``c1_unconditional``: each of ``n_appearance`` z_a with the same ``n_motion`` z_m — appearance
   fixed along a block, motion changing (a conditional model keeps one class per block).
-- ``c2_conditional`` (conditional models): two z_a × every class × two z_m, rows
-  "subject k, <class>, z_m j" with the data set's class names.
+- ``c2_conditional_subject0`` / ``_subject1`` (conditional models): one z_a each × every class ×
+  two z_m, rows "subject k, <class>, z_m j" with the data set's class names.
 - ``c3_appearance_dim<d>`` / ``c3_motion_dim<d>``: one dimension of z_a (or of z_m, at every time
   step) swept from −range to +range, everything else fixed.
 - ``c4_motion_switch``: (z_a0, z_m0, c0) and (z_a1, z_m1, c1) on top; (z_a0, z_m1, c1) and
@@ -62,18 +62,19 @@ def build_figures(cfg: RenderConfig, classes: list[str], n_classes: int, latent_
     for a in range(cfg.n_appearance):
         label = a % n_classes if cond else None
         for m in range(cfg.n_motion):
-            fig.rows.append(Row(f"z_a {a}, z_m {m}" + (f", {cname(label)}" if cond else ""), za[a], zm[m], label))
+            fig.rows.append(Row(f"z_a {a}, z_m {m}" + (f", class {cname(label)}" if cond else ""), za[a], zm[m], label))
     figures.append(fig)
 
     if cond:
         g, seed = _gen(cfg, "c2")
         za, zm = torch.randn(2, Z_APPEARANCE, generator=g), torch.randn(2, Z_MOTION, tz, generator=g)
-        fig = Figure("c2_conditional", "C.2 conditional: two subjects x every class x two motions", seed=seed)
-        for k in range(2):
+        for k in range(2):  # one figure per subject: 2 × 8 classes × 2 motions in one grid is too tall to view
+            fig = Figure(f"c2_conditional_subject{k}", f"C.2 conditional: subject {k} x every class x two motions",
+                         seed=seed)
             for c in range(n_classes):
                 for j in range(2):
                     fig.rows.append(Row(f"subject {k}, {cname(c)}, z_m {j}", za[k], zm[j], c))
-        figures.append(fig)
+            figures.append(fig)
 
     g, seed = _gen(cfg, "c3")
     za0, zm0 = torch.randn(Z_APPEARANCE, generator=g), torch.randn(Z_MOTION, tz, generator=g)

@@ -39,6 +39,7 @@ from g3an.errors import UserError
 from g3an.models.build import build_models
 from g3an.persistence import save_artifact
 from g3an.render.grid import frame_grid, to_uint8
+from g3an.render.media import captioned
 from g3an.sampling import sample_latents
 from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
@@ -217,7 +218,7 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
 class _Ticker:
     """Rank 0's maintenance after a step: the log row (log.jsonl + dvclive), the sample grid, progress."""
 
-    def __init__(self, cfg: Config, out: Path, live_dir: Path, run: _Run, n_classes: int,
+    def __init__(self, cfg: Config, out: Path, live_dir: Path, run: _Run, classes: list[str], n_classes: int,
                  progress: Optional[Callable[..., None]]):
         self.tc, self.out, self.run, self.progress = cfg.train, out, run, progress
         self.live = None
@@ -234,6 +235,8 @@ class _Ticker:
         if n_classes:
             fixed = (fixed[0], fixed[1], torch.arange(fixed[0].shape[0], device=dev) % n_classes)
         self.fixed = fixed
+        self.captions = [f"z {i}" + (f", class {classes[int(c)]}" if n_classes else "")
+                         for i, c in enumerate(fixed[2].tolist() if n_classes else [0] * fixed[0].shape[0])]
         self.t_start = self.window_t = time.perf_counter()
         self.wait, self.window_clips = 0.0, 0
         if run.step >= self.tc.steps and self.live is not None:
@@ -284,7 +287,10 @@ class _Ticker:
         with torch.no_grad():
             video = sampler(*self.fixed)
         sampler.train(was_training)
-        self.live.log_image("samples.png", frame_grid(to_uint8(video), columns=8, scale=2))
+        frames = to_uint8(video)  # (B, T, H, W, 3): one row per fixed latent, 8 frames across time
+        grid = frame_grid(frames, columns=8, gutter=2, scale=2)
+        title = f"samples at step {self.run.step} ({'EMA' if self.run.ema is not None else 'raw'} weights; fixed latents)"
+        self.live.log_image("samples.png", captioned(grid, frames.shape[2] * 2, 2, self.captions, title))
 
 
 def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Dist, progress) -> FitResult:
@@ -311,7 +317,7 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
     stream = ClipStream(verified_shards(shards, "train"), cfg.loader, cfg.base.seed)
     loader = ClipLoader(stream, tc.ckpt_every, cfg.loader.workers)
     start_step, start_clips = run.step, run.clips
-    tick = _Ticker(cfg, out, live_dir, run, n_classes, progress) if d.main else None
+    tick = _Ticker(cfg, out, live_dir, run, classes, n_classes, progress) if d.main else None
 
     def save() -> None:
         rngs = [rng_state(run.gen)] if d.world == 1 else distributed.gather_rng(rng_state(run.gen), d)

@@ -33,16 +33,19 @@ def rendered(tmp_path):
 
 def test_every_figure_and_its_geometry(rendered):
     _, _, entries, out = rendered
-    assert set(entries) == {"c1_unconditional", "c2_conditional", "c3_appearance_dim0", "c3_appearance_dim1",
-                            "c3_motion_dim0", "c3_motion_dim1", "c4_motion_switch", "variable_length"}
-    rows = {"c1_unconditional": 6, "c2_conditional": 2 * 4 * 2, "c3_appearance_dim0": 3, "c4_motion_switch": 4}
+    assert set(entries) == {"c1_unconditional", "c2_conditional_subject0", "c2_conditional_subject1",
+                            "c3_appearance_dim0", "c3_appearance_dim1", "c3_motion_dim0", "c3_motion_dim1",
+                            "c4_motion_switch", "variable_length"}
+    rows = {"c1_unconditional": 6, "c2_conditional_subject0": 4 * 2, "c2_conditional_subject1": 4 * 2,
+            "c3_appearance_dim0": 3, "c4_motion_switch": 4}
     for name, n in rows.items():
         assert len(entries[name]["rows"]) == n
         png = np.asarray(Image.open(out / entries[name]["png"]))
         grid_h = n * 32 + (n + 1) * 2  # rows × 32 px frames + gutters, below the title bar
         assert png.shape[0] > grid_h and png.shape[0] - grid_h < 40
-    assert entries["c2_conditional"]["rows"][0]["caption"] == "subject 0, up, z_m 0"
-    assert (out / "index.md").read_text().count("![") == 8
+    assert entries["c2_conditional_subject0"]["rows"][0]["caption"] == "subject 0, up, z_m 0"
+    assert entries["c2_conditional_subject1"]["rows"][0]["caption"] == "subject 1, up, z_m 0"
+    assert (out / "index.md").read_text().count("![") == 9
 
 
 def test_grid_geometry():
@@ -91,7 +94,7 @@ def test_same_inputs_give_identical_bytes(rendered, tmp_path):
 def test_unconditional_generator_has_no_c2(tmp_path):
     g, export = load_generator(make_generator_export(tmp_path / "g.pt", n_classes=0))
     names = [e["name"] for e in render_all(g, export, CFG, tmp_path / "out")]
-    assert "c2_conditional" not in names and "c4_motion_switch" in names
+    assert not any(n.startswith("c2_conditional") for n in names) and "c4_motion_switch" in names
 
 
 def test_missing_and_incompatible_generators_are_one_line_errors(tmp_path):

@@ -1,25 +1,33 @@
 # The README's commands are these targets. `make install` pins the CPU torch build that lies on
 # our machines' disk; elsewhere override it, e.g. `make install TORCH=torch` for a CUDA build.
+# `make run` installs the package only; `make test` adds the test extras (moto, selenium, dvc-s3, …).
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip install -q --disable-pip-version-check
 
-.PHONY: install run test bench clean-venv
+.PHONY: install install-test run test bench
 
 $(BIN)/g3an-cli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH)"
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(PIP) "$(TORCH)"
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.test-extras: $(BIN)/g3an-cli pyproject.toml
+	$(PIP) -e '.[test]'
 	touch $@
 
 install: $(BIN)/g3an-cli
+
+install-test: $(VENV)/.test-extras
 
 # the main job: the default pipeline (synthetic data set, CPU demo width) under DVC
 run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: install
+test: install-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 bench: install

@@ -45,6 +45,19 @@ def init(requested_device: str = "auto", timeout_s: float = 600) -> Dist:
     return Dist(rank, world, local_rank, device)
 
 
+def cpu_threads(env=None) -> int:
+    """Intra-op threads for this process: the cores it may run on (``os.sched_getaffinity``: a
+    ``taskset`` or cgroup cpuset is respected) shared among torchrun's local ranks, unless the user
+    set ``OMP_NUM_THREADS``, which wins. Torch's own default counts the machine's cores instead, and
+    more busy threads than usable cores stall each other."""
+    env = os.environ if env is None else env
+    if env.get("OMP_NUM_THREADS", "").strip().isdigit() and int(env["OMP_NUM_THREADS"]) > 0:
+        return int(env["OMP_NUM_THREADS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local = int(env.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(1, cores // max(1, local))
+
+
 def any_flag(flags: list[bool], d: Dist) -> list[bool]:
     """Element-wise OR of boolean flags across ranks (every rank must call it at the same step)."""
     if d.world == 1:

@@ -201,6 +201,8 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
     """The networks as the step runs them (DDP, torch.compile) and the autocast context for the device."""
     tc, dev = cfg.train, d.device
     autocast = contextlib.nullcontext
+    if dev.type == "cpu":
+        torch.set_num_threads(min(torch.get_num_threads(), distributed.cpu_threads()))
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -237,6 +239,7 @@ class _Ticker:
         self.fixed = fixed
         self.captions = [f"z {i}" + (f", class {classes[int(c)]}" if n_classes else "")
                          for i, c in enumerate(fixed[2].tolist() if n_classes else [0] * fixed[0].shape[0])]
+        self.shown = {k: float("nan") for k in ("loss_d_video", "loss_d_image", "loss_g_video", "loss_g_image")}
         self.t_start = self.window_t = time.perf_counter()
         self.wait, self.window_clips = 0.0, 0
         if run.step >= self.tc.steps and self.live is not None:
@@ -260,12 +263,13 @@ class _Ticker:
             self._log(losses)
         if step % tc.sample_every == 0 or step == tc.steps:
             self._sample()
-        if self.progress:
-            self.progress(step, tc.steps, self.run.clips, {k: v.item() for k, v in losses.items()})
+        if self.progress:  # the losses of the last log row: reading them every step would sync a GPU
+            self.progress(step, tc.steps, self.run.clips, self.shown)
 
     def _log(self, losses: dict) -> None:
         now, step = time.perf_counter(), self.run.step
         row = {k: round(v.item(), 5) for k, v in losses.items()}
+        self.shown = {k: row[k] for k in losses}
         row.update(step=step, clips=self.run.clips, clips_per_s=round(self.window_clips / (now - self.window_t), 3),
                    data_wait=round(self.wait / max(1e-9, now - self.t_start), 4))
         self.window_t, self.window_clips = now, 0
@@ -330,6 +334,7 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
                 for s in (signal.SIGINT, signal.SIGTERM)}
     t_start, wait = time.perf_counter(), 0.0
     losses: dict = {}
+    bad_at = torch.full((), -1, dtype=torch.long, device=dev)  # first step with a non-finite loss; -1: none
     try:
         while run.step < tc.steps and stop["signal"] is None:
             batches = loader.segment(*divmod(run.step, tc.ckpt_every))
@@ -345,12 +350,19 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
 
                 # --- D_V + D_I step, G step
                 losses = gan_step(nets, real, labels.to(dev) if n_classes else None, run.gen, autocast)
-                bad = not all(torch.isfinite(v).item() for v in losses.values())
-                bad, stopping = distributed.any_flag([bad, stop["signal"] is not None], d)
+                # the finite check stays on the device; the host reads it (one sync) only before a log
+                # row, a checkpoint or the end — never a checkpoint of weights a NaN went through
+                ok = torch.stack([torch.isfinite(v).all() for v in losses.values()]).all()
+                bad_at = torch.where((bad_at < 0) & ~ok, run.step + 1, bad_at)
+                nxt = run.step + 1
+                due = nxt % tc.log_every == 0 or nxt % tc.ckpt_every == 0 or nxt >= tc.steps or stop["signal"] is not None
+                first = int(bad_at) if due else -1
+                bad, stopping = distributed.any_flag([first >= 0, stop["signal"] is not None], d)
                 if bad:
                     shown = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
                     kept = next(iter(ckpts.all()), "(none yet)")
-                    raise Diverged(f"non-finite loss at step {run.step + 1} ({shown}); the last good checkpoint "
+                    where = f"step {first}" if first >= 0 else f"step {nxt} or before, on another rank"
+                    raise Diverged(f"non-finite loss at {where} ({shown}); the last good checkpoint "
                                    f"{kept} is intact — lower train.lr_g/lr_d or try train.loss=hinge")
 
                 # --- EMA

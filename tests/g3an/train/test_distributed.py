@@ -28,3 +28,21 @@ def test_two_rank_ddp_run(tmp_path):
         for k in s0[net]:
             assert torch.equal(s0[net][k], s1[net][k]), f"{net}.{k} differs between ranks"
     assert sorted(p.name for p in (out / "checkpoints").glob("*.pt"))[-1] == "step-0000006.pt"  # rank 0 wrote
+
+
+def test_cpu_threads_follow_affinity_local_ranks_and_the_users_omp_setting():
+    import os
+    import subprocess
+    import sys
+
+    from g3an.train.distributed import cpu_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_threads({}) == cores
+    assert cpu_threads({"LOCAL_WORLD_SIZE": str(cores * 2)}) == 1  # never below one
+    assert cpu_threads({"OMP_NUM_THREADS": "3", "LOCAL_WORLD_SIZE": "2"}) == 3  # the user's choice wins
+    # a process pinned to one core (taskset, a cgroup cpuset) gets one thread, whatever the machine has
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from g3an.train.distributed import cpu_threads; print(cpu_threads({}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

@@ -126,11 +126,13 @@ def _metric_rows(details: dict) -> list[dict]:
     records = details["records"]
     headline = details.get("headline", {})
     first = [headline[stem] for stem in HEADLINE if stem in headline]
+    files = {headline[stem]: f"{stem}.json" for stem in HEADLINE if stem in headline}
     order = first + sorted(n for n in records if not n.startswith("_") and n not in first)
     rows = []
     for name in order:
         r = records[name]
-        rows.append({"name": name, "headline": name in first, "value": _fmt(r.get("value")),
+        rows.append({"name": name, "headline": name in first, "file": files.get(name, ""),
+                     "value": _fmt(r.get("value")),
                      "refs": {label: _fmt(r[key]) if key in r else "" for key, label in REFERENCES},
                      "note": r.get("note", ""), "raw": r.get("value")})
     return rows
@@ -163,6 +165,7 @@ table { border-collapse: collapse; font-size: .9rem; }
 th, td { padding: .25rem .6rem; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 th:first-child, td:first-child, .note { text-align: left; }
 td.note { color: #555; font-size: .85rem; }
+.file { color: #888; font-weight: normal; font-size: .75rem; font-family: monospace; }
 tr.headline td:first-child { font-weight: 600; }
 .ident td, .ident th { text-align: left; }
 .figure { margin-bottom: 2.5rem; }
@@ -196,7 +199,7 @@ generator step {{ run.generator_step }} · preset {{ run.preset }}, width {{ run
 <thead><tr><th>metric</th><th>value</th>{% for label in ref_labels %}<th>{{ label }}</th>{% endfor %}<th class="note">what it means</th></tr></thead>
 <tbody>
 {% for m in metrics %}<tr class="{{ 'headline' if m.headline else 'other' }}" data-metric="{{ m.name }}">
-<td>{{ m.name }}</td><td class="value">{{ m.value }}</td>{% for label in ref_labels %}<td>{{ m.refs[label] }}</td>{% endfor %}<td class="note">{{ m.note }}</td></tr>
+<td>{{ m.name }}{% if m.file %} <span class="file">{{ m.file }}</span>{% endif %}</td><td class="value">{{ m.value }}</td>{% for label in ref_labels %}<td>{{ m.refs[label] }}</td>{% endfor %}<td class="note">{{ m.note }}</td></tr>
 {% endfor %}</tbody>
 </table>
 

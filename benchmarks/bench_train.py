@@ -1,19 +1,26 @@
 """End-to-end training throughput: shards → loader (2 workers) → GAN step → optimizer, at the CPU
 demo width and at the paper preset, with the share of time spent waiting for data.
 
-    python benchmarks/bench_train.py [--steps 40] [--paper-steps 3]
-Target: data wait under 5% at the demo width with 2 loader workers.
+    python benchmarks/bench_train.py [--steps 40] [--paper-steps 3] [--shared-steps 24] [--active-openmp]
+Target: data wait under 5% at the demo width with 2 loader workers. The "shared box" lines train the
+demo config alone and then beside one competing 1-core busy process, and print the share of the solo
+throughput kept (target >= 40%). OpenMP's wait policy is passive, as under g3an-cli, unless
+--active-openmp (GNU OpenMP's own default) is given: compare the two.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from g3an.runtime import prefer_passive_openmp  # noqa: E402  (no torch import)
 
 
 def main() -> None:
@@ -21,8 +28,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--paper-steps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--shared-steps", type=int, default=24, help="steps per shared-box run (0: skip them)")
+    ap.add_argument("--active-openmp", action="store_true", help="keep OpenMP's spinning wait policy")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.active_openmp:
+        os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
+    prefer_passive_openmp()  # before torch is imported
 
     from g3an.config import PreprocessConfig, config_from_dict
     from g3an.train.loop import fit
@@ -46,6 +58,31 @@ def main() -> None:
             print(f"{name:36s} batch {args.batch}: {res.metrics['clips_per_s']:7.2f} clips/s end to end, "
                   f"data wait {100 * res.metrics['data_wait']:.1f}% (target < 5% at demo width), {steps} steps",
                   flush=True)
+        if args.shared_steps:
+            _shared_box(d / "shards", args.batch, args.shared_steps)
+
+
+def _shared_box(shards: Path, batch: int, steps: int) -> None:
+    """The demo config alone, then beside one CPU-bound 1-core process (a busy Python loop)."""
+    from g3an.config import config_from_dict
+    from g3an.train.loop import fit
+
+    cfg = config_from_dict({"model": {"width": 0.125, "attention_after": 2},
+                            "loader": {"batch_size": batch, "workers": 2},
+                            "train": {"steps": steps, "ckpt_every": 1000, "log_every": 1000, "sample_every": 1000}})
+    rates = {}
+    for mode in ("alone", "beside a 1-core job"):
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if mode != "alone" else None
+        try:
+            with tempfile.TemporaryDirectory() as run:
+                rates[mode] = fit(cfg, shards, Path(run) / "run").metrics["clips_per_s"]
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+    alone, shared = rates.values()
+    print(f"shared box (demo, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}): {alone:.2f} clips/s alone, "
+          f"{shared:.2f} beside a 1-core job = {shared / alone:.2f} of solo (target >= 0.40), {steps} steps", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
+import os
 import subprocess
 import sys
 import time
+
+import pytest
 
 from tests.helpers import ROOT, cli
 
@@ -49,3 +52,18 @@ def test_the_committed_params_file_is_valid():
 
     cfg = load_config(ROOT / "params.yaml")
     assert cfg.base.dataset == "synthetic"
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_cli_makes_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch, preset, expected):
+    """Spinning OpenMP threads starve a competing job on a shared box (docs/what-we-tried.md)."""
+    from stages import cli as g3an_cli
+
+    if preset is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", preset)
+    monkeypatch.setattr(sys, "argv", ["g3an-cli", "--help"])
+    with pytest.raises(SystemExit):
+        g3an_cli.main()
+    assert os.environ["OMP_WAIT_POLICY"] == expected

@@ -23,10 +23,7 @@ from PIL import Image
 
 from g3an.config import Config
 from g3an.errors import UserError
-from g3an.metrics.summary import HEADLINE, short
-
-REFERENCES = (("real_test", "real"), ("oracle", "oracle"), ("chance", "chance"),
-              ("floor_real_train_vs_test", "floor"), ("maximum", "maximum"))
+from g3an.metrics.summary import HEADLINE, REFERENCES, short
 
 
 @dataclass(frozen=True)
@@ -133,8 +130,8 @@ def _metric_rows(details: dict) -> list[dict]:
         r = records[name]
         rows.append({"name": name, "headline": name in first, "file": files.get(name, ""),
                      "value": _fmt(r.get("value")),
-                     "refs": {label: _fmt(r[key]) if key in r else "" for key, label in REFERENCES},
-                     "note": r.get("note", ""), "raw": r.get("value")})
+                     "refs": {label: _fmt(r[key]) if key in r else "" for key, label in REFERENCES.items()},
+                     "note": r.get("note", "")})
     return rows
 
 
@@ -229,7 +226,7 @@ def build_report(inputs: ReportInputs, cfg: Config, progress=None) -> str:
     figures_index = _read_json(inputs.render / "figures.json")
     meta = details["records"].get("_meta", {})
     metrics = _metric_rows(details)
-    labels = [label for key, label in REFERENCES if any(m["refs"][label] for m in metrics)]
+    labels = [label for label in REFERENCES.values() if any(m["refs"][label] for m in metrics)]
     judge = [{"name": k, "acc": _fmt(v), "chance": _fmt(judge_info.get("chance", {}).get(k))}
              for k, v in sorted(judge_info.get("test_accuracy", {}).items())]
     warnings = [w[0].upper() + w[1:] + "." for w in meta.get("warnings", [])]  # evaluate's, about these scores

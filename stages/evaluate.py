@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from g3an.fsutil import output_lock, write_json_atomic
-from g3an.metrics.summary import details, headline
+from g3an.metrics.summary import REFERENCES, details, headline
 from stages.common import setup
 from stages.paths import default_path
 
@@ -29,15 +29,16 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
                            Path(evaluator or default_path(cfg, "evaluator")), Path(shards or default_path(cfg, "shards")),
                            Path(cfg.eval.cache_dir or default_path(cfg, "eval_cache")),
                            progress=lambda m: log.info("evaluate: %s", m))
+        rows = headline(results)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for stem, row in headline(results).items():
+        for stem, row in rows.items():
             write_json_atomic(out_dir / f"{stem}.json", row)
         write_json_atomic(out_dir / "details.json", details(results))
-    log.info("wrote %s/{%s}.json and details.json", out_dir, ",".join(headline(results)))
-    refs = ("floor_real_train_vs_test", "real_test", "oracle", "chance", "maximum")
+    log.info("wrote %s/{%s}.json and details.json", out_dir, ",".join(rows))
     for name, r in results.items():
         if not name.startswith("_"):
-            beside = "  ".join(f"{k.split('_vs_')[0]} {r[k]:.4f}" for k in refs if isinstance(r.get(k), (int, float)))
+            beside = "  ".join(f"{label} {r[k]:.4f}" for k, label in REFERENCES.items()
+                               if isinstance(r.get(k), (int, float)))
             log.info("%-26s %s%s", name, "n/a" if r["value"] is None else f"{r['value']:.4f}",
                      f"   ({beside})" if beside else "")
     for w in results["_meta"].get("warnings", []):

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from typing import Optional
 
+# the record keys a value is read against → their short names (metrics files, logs, report)
+REFERENCES = {"real_test": "real", "oracle": "oracle", "chance": "chance", "floor_real_train_vs_test": "floor",
+              "maximum": "maximum"}
+
 # file stem (= key of the value) → (record-name prefix, {record key: reference name})
 HEADLINE: dict[str, tuple[str, dict[str, str]]] = {
     "fd": ("fd_cls", {"floor_real_train_vs_test": "floor"}),

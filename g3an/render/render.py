@@ -69,8 +69,8 @@ def render_all(g: torch.nn.Module, export: dict, cfg: RenderConfig, out: Path,
     entries = []
     for k, fig in enumerate(figures):
         rows = generate_rows(g, fig)
-        if k == 0 and (warning := flat_output(torch.from_numpy(np.stack([r.reshape(-1) for r in rows[:1]] + [
-                r.reshape(-1) for r in rows[1:] if r.size == rows[0].size]).astype(np.float32) / 127.5 - 1))):
+        # C.1 (figure 0: rows of one length) tells whether the generator draws anything at all
+        if k == 0 and (warning := flat_output(torch.from_numpy(np.stack(rows)).float() / 127.5 - 1)):
             log.warning("render: %s", warning)
         entries.append(render_figure(fig, rows, cfg, out))
         if progress:

@@ -66,7 +66,7 @@ class BaseConfig:
 class SyntheticConfig:
     """The procedural data set: ``subjects`` appearances, each performing every action."""
 
-    subjects: int = 32
+    subjects: int = 64
     frames: int = 48
     actions: tuple[str, ...] = SYNTHETIC_ACTIONS
 
@@ -128,17 +128,30 @@ class ModelConfig:
     g_spectral_norm: bool = False  # the paper: BN + ReLU only; the reference code adds SN (an option)
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"
+    d_width: float = 0.25  # D_V's and D_I's channel multiplier; 0 = ``width`` (the paper: one width for all)
 
     def __post_init__(self):
         _require(0 < self.width <= 4, "width", self.width, "a number in (0, 4]")
+        _require(0 <= self.d_width <= 4, "d_width", self.d_width, "0 (= width) or a number in (0, 4]")
+
+    @property
+    def discriminator_width(self) -> float:
+        return self.d_width or self.width
         _require(0 <= self.attention_after <= 4, "attention_after", self.attention_after, "0..4")
 
     def placement_warning(self) -> str | None:
-        """At the paper's width with the CPU demo's F-SA placement, say so: one switch away from the paper."""
+        """At the paper's width with the CPU demo's F-SA placement or discriminator width, say so: one
+        switch away from the paper."""
+        said = []
         if self.width >= 1 and self.attention != "none" and self.attention_after != 3:
-            return (f"model.width = {self.width:g} (the paper's channels) but F-SA follows G³_{self.attention_after} "
-                    "(the CPU demo's placement); the paper places it after G³_3: set model.attention_after=3")
-        return None
+            said.append(f"F-SA follows G³_{self.attention_after} (the CPU demo's placement); the paper places it "
+                        "after G³_3: set model.attention_after=3")
+        if self.width >= 1 and self.discriminator_width != self.width:
+            said.append(f"the discriminators have width {self.discriminator_width:g} (the CPU demo's); the paper's "
+                        "are as wide as G: set model.d_width=0")
+        if not said:
+            return None
+        return f"model.width = {self.width:g} (the paper's channels) but " + "; and ".join(said)
 
 
 @dataclass(frozen=True)
@@ -216,7 +229,7 @@ class RenderConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     seed: int = 4321
-    evaluator_steps: int = 400
+    evaluator_steps: int = 200
     evaluator_batch: int = 32
     evaluator_lr: float = 1e-3
     evaluator_width: int = 16

@@ -259,7 +259,7 @@ def env_without(*names: str) -> dict:
 
 # --- tiny training runs ------------------------------------------------------------------------
 
-TINY = {"model.width": 0.0625, "model.size": 32, "model.attention_after": 2, "preprocess.size": 32,
+TINY = {"model.width": 0.0625, "model.d_width": 0.0625, "model.size": 32, "model.attention_after": 2, "preprocess.size": 32,
         "loader.batch_size": 4, "loader.workers": 0, "loader.shuffle_buffer": 8, "train.steps": 6,
         "train.ckpt_every": 3, "train.log_every": 2, "train.sample_every": 3, "train.ema_beta": 0.9,
         "download.synthetic.subjects": 3, "download.synthetic.frames": 48, "preprocess.workers": 0,

@@ -1,12 +1,12 @@
 """The judge network, trained on the real training shards: it stands in for the Kinetics-pretrained
 extractors that cannot be downloaded here.
 
-A per-frame 2D encoder (keeps position: its last map is flattened, not pooled) gives a frame
-embedding; a temporal 1D-conv head over the frame embeddings gives the **video feature** (the
-space of ``fd_cls*``) and the motion/class logits. **Appearance heads** classify every frame:
-the ground-truth factors the manifest lists (synthetic: shape, colour, size, background); on real sets the
-training subject (UvA-NEMO's motion head is its deliberate/spontaneous label). Appearance is
-predicted per frame and averaged, so it cannot lean on motion.
+Two branches. A per-frame 2D encoder, pooled over space, gives a frame embedding; **appearance
+heads** classify every frame from it: the ground-truth factors the manifest lists (synthetic:
+shape, colour, size, background), on real sets the training subject. Appearance is predicted per
+frame and averaged, so it cannot lean on motion. A 3D-conv motion branch over the frames and their
+temporal differences, at half resolution, gives the **video feature** (the space of ``fd_cls*``)
+and the motion/class logits (UvA-NEMO's motion head is its deliberate/spontaneous label).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from g3an.config import EvalConfig, LoaderConfig
+from g3an.errors import UserError
 from g3an.persistence import load_artifact, save_artifact
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
 from pipeline.manifest import clip_plan, verified_shards
@@ -42,32 +43,49 @@ class _GlobalPool(nn.Module):
         return torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=1)
 
 
+ARCH = "g3an-judge-2"  # bumped whenever the layers change: an older file is refused with the fix
+
+
 class Evaluator(nn.Module):
-    def __init__(self, size: int, n_motion: int, heads: list[tuple[str, int]], width: int = 32):
+    def __init__(self, size: int, n_motion: int, heads: list[tuple[str, int]], width: int = 32,
+                 train_frames: int = 4):
         super().__init__()
-        self.config = {"size": size, "n_motion": n_motion, "heads": [list(h) for h in heads], "width": width}
+        self.train_frames = train_frames
+        self.config = {"arch": ARCH, "size": size, "n_motion": n_motion, "heads": [list(h) for h in heads],
+                       "width": width, "train_frames": train_frames}
         layers, cin, s = [], 3, size
         for i, cout in enumerate((width, 2 * width, 4 * width, 4 * width)):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1)] + ([nn.BatchNorm2d(cout)] if i else []) + [nn.LeakyReLU(0.2)]
             cin, s = cout, s // 2
         # appearance is position-free: pool the last map globally (mean and max), then embed
         self.frames = nn.Sequential(*layers, _GlobalPool(), nn.Linear(2 * cin, EMBED), nn.LeakyReLU(0.2))
-        m = width // 2  # motion branch: direction-selective 3D convs, pooled over space and time
+        # motion branch, at half resolution: frames and their temporal differences (6 channels) through
+        # 3D convs; each channel's map is max-pooled over space (a moving edge is a small part of
+        # the frame: a mean would dilute it) and mean-pooled over time, beside its plain mean
+        m = width
         self.temporal = nn.Sequential(
-            nn.Conv3d(3, m, (3, 4, 4), (1, 2, 2), (1, 1, 1)), nn.LeakyReLU(0.2),
+            nn.Conv3d(6, m, (3, 4, 4), (1, 2, 2), (1, 1, 1)), nn.LeakyReLU(0.2),
             nn.Conv3d(m, 2 * m, (3, 4, 4), (1, 2, 2), (1, 1, 1)), nn.BatchNorm3d(2 * m), nn.LeakyReLU(0.2),
             nn.Conv3d(2 * m, 4 * m, (3, 4, 4), (2, 2, 2), (1, 1, 1)), nn.BatchNorm3d(4 * m), nn.LeakyReLU(0.2),
-            nn.Conv3d(4 * m, FEATURE, (3, 3, 3), (2, 1, 1), (1, 1, 1)), nn.LeakyReLU(0.2))
+            nn.Conv3d(4 * m, FEATURE // 2, (3, 3, 3), (2, 1, 1), (1, 1, 1)), nn.LeakyReLU(0.2))
         self.motion = nn.Linear(FEATURE, max(1, n_motion))
         self.appearance = nn.ModuleDict({name: nn.Linear(EMBED, n) for name, n in heads})
 
     def forward(self, video: torch.Tensor) -> dict:
-        """video (B, 3, T, H, W) in [-1, 1]."""
+        """video (B, 3, T, H, W) in [-1, 1]. In training, appearance sees ``train_frames`` random frames
+        per clip (it is per frame anyway; 4× less work); in eval mode every frame."""
         b, _, t, h, w = video.shape
-        emb = self.frames(video.transpose(1, 2).reshape(b * t, 3, h, w)).reshape(b, t, EMBED)  # (B, T, E)
-        feat = self.temporal(video).mean((2, 3, 4))  # (B, F)
+        shown = video
+        if self.training and 0 < self.train_frames < t:
+            shown = video[:, :, torch.randperm(t)[:self.train_frames].sort().values]
+        n = shown.shape[2]
+        emb = self.frames(shown.transpose(1, 2).reshape(b * n, 3, h, w)).reshape(b, n, EMBED)  # (B, n, E)
+        half = F.avg_pool3d(video, (1, 2, 2))  # (B, 3, T, H/2, W/2)
+        moving = torch.cat([half[:, :, 1:], half[:, :, 1:] - half[:, :, :-1]], 1)  # (B, 6, T-1, H/2, W/2)
+        maps = self.temporal(moving)  # (B, F/2, t', h', w')
+        feat = torch.cat([maps.mean((2, 3, 4)), maps.amax((3, 4)).mean(2)], 1)  # (B, F)
         return {"frame_embedding": emb, "feature": feat, "motion": self.motion(feat),
-                "appearance": {k: head(emb) for k, head in self.appearance.items()}}  # (B, T, n)
+                "appearance": {k: head(emb) for k, head in self.appearance.items()}}  # (B, n, n_k)
 
 
 def _loss(out: dict, labels: torch.Tensor) -> torch.Tensor:
@@ -138,7 +156,10 @@ def save_evaluator(path: Path, model: Evaluator, info: dict) -> None:
 def load_evaluator(path: Path) -> tuple[Evaluator, dict]:
     blob = load_artifact(path, "evaluator")
     c = blob["config"]
-    model = Evaluator(c["size"], c["n_motion"], [tuple(h) for h in c["heads"]], c["width"])
+    if c.get("arch") != ARCH:
+        raise UserError(f"{path}: a judge from an older g3an (layers {c.get('arch', 'g3an-judge-1')}, this "
+                        f"version reads {ARCH}); retrain it with `dvc repro train-evaluator`")
+    model = Evaluator(c["size"], c["n_motion"], [tuple(h) for h in c["heads"]], c["width"], c["train_frames"])
     model.load_state_dict(blob["state"])
     return model.eval(), blob
 

@@ -22,8 +22,8 @@ def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0):
     spec = generator_spec(model, n_classes)
     tz = spec.latent_length(loader.clip_length)
     g = Generator(spec)
-    d_v = VideoDiscriminator(loader.clip_length, model.size, model.width, model.d_video_mode, n_classes)
-    d_i = ImageDiscriminator(model.size, model.width, n_classes)
+    d_v = VideoDiscriminator(loader.clip_length, model.size, model.discriminator_width, model.d_video_mode, n_classes)
+    d_i = ImageDiscriminator(model.size, model.discriminator_width, n_classes)
     return g, d_v, d_i, tz
 
 

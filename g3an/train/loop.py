@@ -8,7 +8,8 @@ Progress is counted in steps and clips seen. One run folder holds:
     log.jsonl, config.yaml
     previous/<hash>-<time>/                           (runs set aside when the params changed)
 and a dvclive folder (``live``, default ``<run>/live``): metrics.json, plots/metrics/*.tsv (losses
-per step), plots/images/samples.png (a sample grid of the EMA generator).
+per step), plots/images/samples.png (a sample grid of the EMA generator, BN statistics re-estimated
+as in generator.pt: ``ema.py``).
 
 ``train.resume: auto`` continues from the newest checkpoint whose SHA-256 verifies (damaged newer
 ones are reported and kept as ``*.corrupt``) when its params hash matches, and otherwise sets the
@@ -43,6 +44,8 @@ from g3an.render.media import captioned
 from g3an.sampling import sample_latents
 from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
+from g3an.train.ema import recalibrate_batchnorm
+from g3an.train.ema import update as ema_update
 from g3an.train.step import Nets, gan_step, make_optimizers, unwrap
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
 from pipeline.manifest import clip_plan, read_manifest, verified_shards
@@ -88,17 +91,12 @@ def _truncate_logs(out: Path, live: Path, step: int) -> None:
             tsv.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) <= step]) + "\n")
 
 
-def _ema_update(ema: torch.nn.Module, g: torch.nn.Module, beta: float) -> None:
-    with torch.no_grad():
-        for pe, pg in zip(ema.parameters(), g.parameters()):
-            pe.lerp_(pg, 1 - beta)
-        for be, bg in zip(ema.buffers(), g.buffers()):
-            be.copy_(bg)
-
-
 def export_generator(path: Path, g: torch.nn.Module, ema: Optional[torch.nn.Module], latent_length: int,
                      classes: list[str], n_classes: int, cfg: Config, params_hash: str, step: int) -> None:
-    """The small file later stages load: weights plus everything needed to rebuild G."""
+    """The small file later stages load: weights plus everything needed to rebuild G; the EMA
+    weights with BatchNorm statistics re-estimated for them (``ema.recalibrate_batchnorm``)."""
+    if ema is not None:
+        ema = recalibrate_batchnorm(ema, latent_length, n_classes, seed=cfg.base.seed)
     save_artifact({"g": unwrap(g).state_dict(), "ema": ema.state_dict() if ema is not None else None,
                    "spec": dataclasses.asdict(unwrap(g).spec), "latent_length": latent_length,
                    "classes": list(classes), "n_classes": n_classes, "config": cfg.to_dict(),
@@ -223,6 +221,7 @@ class _Ticker:
     def __init__(self, cfg: Config, out: Path, live_dir: Path, run: _Run, classes: list[str], n_classes: int,
                  progress: Optional[Callable[..., None]]):
         self.tc, self.out, self.run, self.progress = cfg.train, out, run, progress
+        self.n_classes, self.seed = n_classes, cfg.base.seed
         self.live = None
         # with nothing left to train the dvclive files are left as they are — only re-created when missing
         # (a finished run re-entered by `dvc repro` must still produce every declared output)
@@ -285,12 +284,17 @@ class _Ticker:
                  row["loss_g_image"], row["clips_per_s"])
 
     def _sample(self) -> None:
-        sampler = self.run.ema if self.run.ema is not None else unwrap(self.run.g)
-        was_training = sampler.training
-        sampler.eval()
-        with torch.no_grad():
-            video = sampler(*self.fixed)
-        sampler.train(was_training)
+        if self.run.ema is not None:  # as generator.pt will hold it: BN statistics re-estimated
+            sampler = recalibrate_batchnorm(self.run.ema, self.run.latent_length, self.n_classes, seed=self.seed)
+            with torch.no_grad():
+                video = sampler(*self.fixed)
+        else:
+            sampler = unwrap(self.run.g)
+            was_training = sampler.training
+            sampler.eval()
+            with torch.no_grad():
+                video = sampler(*self.fixed)
+            sampler.train(was_training)
         frames = to_uint8(video)  # (B, T, H, W, 3): one row per fixed latent, 8 frames across time
         grid = frame_grid(frames, columns=8, gutter=2, scale=2)
         title = f"samples at step {self.run.step} ({'EMA' if self.run.ema is not None else 'raw'} weights; fixed latents)"
@@ -367,7 +371,7 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
 
                 # --- EMA
                 if run.ema is not None:
-                    _ema_update(run.ema, run.g, tc.ema_beta)
+                    ema_update(run.ema, run.g, tc.ema_beta)
                 run.step += 1
                 run.clips += real.shape[0] * d.world
 

@@ -2,7 +2,8 @@
 
 Appearance = shape × colour × size × background (fixed per subject); motion = one of up to 8
 actions (up, down, left, right, circle_cw, circle_ccw, wave — a zig-zag drift —, jack — a size
-pulse) with random speed, phase and start. The "download" renders real video files with OpenCV in
+pulse), each video with its own speed, amplitude, start, offset, phase and cycle count
+(``motion_factors``), so motion varies within a class too. The "download" renders real video files with OpenCV in
 the Weizmann layout (``<subject>_<action>.avi``, 180×144, 25 fps), so the real decode path runs,
 and writes each file's ground truth to ``<subject>_<action>.json`` beside it. Deterministic from a
 seed: the same seed and params give the same factors and frames.
@@ -24,14 +25,14 @@ from g3an.config import SYNTHETIC_ACTIONS, SyntheticConfig
 from pipeline.sources.weizmann import WeizmannSource
 
 WIDTH, HEIGHT, FPS = 180, 144, 25.0
-SHAPES = ("circle", "square", "triangle", "diamond")
+SHAPES = ("circle", "square", "triangle", "ring")
 COLOURS = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 90, 240),
            "yellow": (235, 215, 40), "magenta": (220, 50, 220), "cyan": (40, 215, 225)}  # RGB
-SIZES = {"small": 13, "large": 19}  # radius in pixels at 180×144
+SIZES = {"small": 14, "large": 23}  # radius in pixels at 180×144 (6 and 10 px in the 64 px crop)
 BACKGROUNDS = {"dark": (25, 25, 30), "light": (150, 150, 140)}
 FACTORS = {"shape": SHAPES, "colour": tuple(COLOURS), "size": tuple(SIZES), "background": tuple(BACKGROUNDS)}
 CENTRE = (WIDTH / 2, HEIGHT / 2)
-AMPLITUDE = 30.0  # pixels from the centre; stays inside the 64×64 centre crop after preprocessing
+AMPLITUDE = 36.0  # pixels from the centre; with offsets and sizes, stays inside the 64×64 centre crop
 
 
 @dataclass(frozen=True)
@@ -50,30 +51,42 @@ def subject_appearances(n: int, seed: int) -> list[Appearance]:
     return [combos[i % len(combos)] for i in range(n)]
 
 
+def motion_factors(action: str, rng: random.Random) -> dict:
+    """One video's motion factors, drawn per video: within a class, speed, amplitude, start and
+    phase all vary, so that there is something for z_m to encode beyond the class."""
+    speed = rng.uniform(0.6, 1.0)  # fraction of the full sweep covered by the video
+    return {"speed": speed,
+            "amplitude": rng.uniform(0.7, 1.0),         # fraction of AMPLITUDE
+            "offset": rng.uniform(-12, 12),             # pixels across the direction of travel
+            "start": rng.uniform(-0.1, 1.1 - speed),    # where along the sweep the video starts (0 = one end)
+            "phase": rng.uniform(0, 2 * math.pi),       # circles, waves and pulses
+            "cycles": rng.uniform(1.5, 3.0)}            # waves and pulses per video
+
+
 def trajectory(action: str, frames: int, rng: random.Random) -> list[tuple[float, float, float]]:
-    """Per frame (x, y, scale). Linear moves cross most of the range over the video."""
-    speed = rng.uniform(0.8, 1.0)  # fraction of the full sweep covered by the video
-    phase = rng.uniform(0, 2 * math.pi)
-    jitter = rng.uniform(-5, 5)
+    """Per frame (x, y, scale), from the action and this video's ``motion_factors``."""
+    f = motion_factors(action, rng)
+    amp, speed, off = AMPLITUDE * f["amplitude"], f["speed"], f["offset"]
     out = []
     for i in range(frames):
         u = i / max(1, frames - 1)  # 0 → 1 over the video
-        sweep = -AMPLITUDE + 2 * AMPLITUDE * speed * u  # −A → ≈ +A
+        sweep = amp * (2 * (f["start"] + speed * u) - 1)  # within ±1.2·amp
         x, y, s = CENTRE[0], CENTRE[1], 1.0
         if action in ("left", "right"):
-            x, y = CENTRE[0] + (sweep if action == "right" else -sweep), CENTRE[1] + jitter
+            x, y = CENTRE[0] + (sweep if action == "right" else -sweep), CENTRE[1] + off
         elif action in ("up", "down"):
-            x, y = CENTRE[0] + jitter, CENTRE[1] + (-sweep if action == "up" else sweep)
+            x, y = CENTRE[0] + off, CENTRE[1] + (-sweep if action == "up" else sweep)
         elif action in ("circle_cw", "circle_ccw"):
-            turns = 1.0 + speed * 0.5
-            theta = phase + (1 if action == "circle_cw" else -1) * 2 * math.pi * turns * u  # image y points down
-            x, y = CENTRE[0] + 0.8 * AMPLITUDE * math.cos(theta), CENTRE[1] + 0.8 * AMPLITUDE * math.sin(theta)
+            turns = 0.75 + 0.75 * speed
+            theta = f["phase"] + (1 if action == "circle_cw" else -1) * 2 * math.pi * turns * u  # image y points down
+            x, y = CENTRE[0] + 0.9 * amp * math.cos(theta), CENTRE[1] + 0.9 * amp * math.sin(theta)
         elif action == "wave":  # zig-zag: drift right while bouncing up and down
-            tri = 2 * abs(((u * 4 * speed + phase / (2 * math.pi)) % 1.0) - 0.5) * 2 - 1  # triangle in [-1, 1]
-            x, y = CENTRE[0] + 0.8 * sweep, CENTRE[1] + 0.7 * AMPLITUDE * tri
+            k = u * f["cycles"] + f["phase"] / (2 * math.pi)
+            tri = 2 * abs((k % 1.0) - 0.5) * 2 - 1  # triangle in [-1, 1]
+            x, y = CENTRE[0] + 0.8 * sweep, CENTRE[1] + 0.8 * amp * tri
         elif action == "jack":  # size pulse in place
-            x, y = CENTRE[0] + jitter, CENTRE[1] - jitter
-            s = 1.0 + 0.45 * math.sin(phase + 2 * math.pi * 3 * speed * u)
+            x, y = CENTRE[0] + off, CENTRE[1] - off / 2
+            s = 1.0 + 0.25 * (1 + f["amplitude"]) * math.sin(f["phase"] + 2 * math.pi * f["cycles"] * u)
         else:
             raise ValueError(f"unknown synthetic action {action!r}; expected one of {SYNTHETIC_ACTIONS}")
         out.append((x, y, s))
@@ -88,18 +101,17 @@ def draw_frame(app: Appearance, x: float, y: float, scale: float) -> np.ndarray:
     r = SIZES[app.size] * scale
     shift = 4  # sub-pixel drawing: coordinates × 16
     cx, cy, rr = int(round(x * 16)), int(round(y * 16)), int(round(r * 16))
-    if app.shape == "circle":
+    if app.shape in ("circle", "ring"):
         cv2.circle(img, (cx, cy), rr, colour, -1, cv2.LINE_AA, shift)
+        if app.shape == "ring":  # a disc with a hole of half its radius
+            cv2.circle(img, (cx, cy), rr // 2, BACKGROUNDS[app.background], -1, cv2.LINE_AA, shift)
     else:
         if app.shape == "square":
             pts = [(-1, -1), (1, -1), (1, 1), (-1, 1)]
             k = 0.85
-        elif app.shape == "triangle":
+        else:  # triangle
             pts = [(0, -1), (0.95, 0.8), (-0.95, 0.8)]
             k = 1.1
-        else:  # diamond
-            pts = [(0, -1), (0.75, 0), (0, 1), (-0.75, 0)]
-            k = 1.2
         poly = np.array([[cx + px * rr * k, cy + py * rr * k] for px, py in pts], np.int32)
         cv2.fillPoly(img, [poly], colour, cv2.LINE_AA, shift)
     return img
@@ -127,10 +139,11 @@ def render_dataset(out: Path, cfg: SyntheticConfig, seed: int,
     for i, app in enumerate(apps):
         subject = f"s{i:03d}"
         for action in cfg.actions:
-            rng = random.Random(f"motion-{seed}-{subject}-{action}")
-            traj = trajectory(action, cfg.frames, rng)
+            key = f"motion-{seed}-{subject}-{action}"
+            traj = trajectory(action, cfg.frames, random.Random(key))
+            motion = {k: round(v, 3) for k, v in motion_factors(action, random.Random(key)).items()}
             write_video(out / f"{subject}_{action}.avi", [draw_frame(app, *p) for p in traj])
-            truth = dict(subject=subject, action=action, **app.__dict__, fps=FPS, frames=cfg.frames,
+            truth = dict(subject=subject, action=action, motion=motion, **app.__dict__, fps=FPS, frames=cfg.frames,
                          width=WIDTH, height=HEIGHT, seed=seed,
                          trajectory=[[round(x, 2), round(y, 2), round(s, 3)] for x, y, s in traj])
             (out / f"{subject}_{action}.json").write_text(json.dumps(truth, sort_keys=True) + "\n")

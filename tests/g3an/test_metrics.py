@@ -147,6 +147,19 @@ def test_a_judge_trained_on_other_clip_lengths_is_refused(judged, tmp_path):
         evaluate(tiny_config(), gen, tmp_path / "judge32.pt", shards, tmp_path / "cache")
 
 
+def test_a_judge_from_an_older_version_is_refused_with_the_fix(judged, tmp_path):
+    from g3an.errors import UserError
+    from g3an.metrics.evaluator import load_evaluator
+    from g3an.persistence import load_artifact, save_artifact
+
+    root, _, _, _ = judged
+    blob = load_artifact(root / "evaluator.pt", "evaluator")
+    del blob["config"]["arch"]  # as written before the judge's layers changed
+    save_artifact(blob, tmp_path / "old.pt", "evaluator")
+    with pytest.raises(UserError, match=r"old\.pt: a judge from an older g3an .*dvc repro train-evaluator"):
+        load_evaluator(tmp_path / "old.pt")
+
+
 def test_flat_videos_and_a_weak_judge_are_called_out():
     """A flat grey generator and a near-chance judge would read as perfect on the "kept" scores:
     both are named, with the fix."""

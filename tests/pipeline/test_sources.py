@@ -90,6 +90,31 @@ def test_synthetic_render_is_deterministic_with_known_factors(tmp_path):
     assert set(records[0].meta) == {"shape", "colour", "size", "background"}
 
 
+def test_synthetic_motion_varies_within_a_class_and_stays_in_the_crop(tmp_path):
+    """Per-video motion factors: two videos of one action differ in speed, amplitude, start and
+    offset (something for z_m to encode), recorded in the sidecar; every position stays inside
+    the 64 px centre crop's source window (x in [18, 162] at 180×144) with the object whole."""
+    import random
+
+    from pipeline.sources.synthetic import SIZES, motion_factors, trajectory
+
+    cfg = SyntheticConfig(subjects=2, frames=8, actions=("right", "up"))
+    render_dataset(tmp_path, cfg, seed=0)
+    a, b = (json.loads((tmp_path / f"s00{i}_right.json").read_text())["motion"] for i in (0, 1))
+    assert set(a) == {"speed", "amplitude", "offset", "start", "phase", "cycles"}
+    assert all(a[k] != b[k] for k in ("speed", "amplitude", "offset", "start"))
+    spans = []
+    for k in range(200):
+        for action in ("up", "down", "left", "right", "circle_cw", "circle_ccw", "wave", "jack"):
+            traj = trajectory(action, 48, random.Random(f"t{k}{action}"))
+            r = max(SIZES.values()) * max(s for _, _, s in traj)
+            assert all(18 <= x - r and x + r <= 162 and 0 <= y - r and y + r <= 144 for x, y, _ in traj), action
+            if action == "right":
+                spans.append(traj[-1][0] - traj[0][0])
+    assert min(spans) > 20 and max(spans) > 1.8 * min(spans)  # always moves, at speeds that differ
+    assert motion_factors("up", random.Random(1)) == motion_factors("up", random.Random(1))
+
+
 def test_unknown_dataset():
     with pytest.raises(UserError, match="unknown data set 'kinetics'"):
         get_source("kinetics")

@@ -202,3 +202,31 @@ def test_a_finished_run_re_entered_re_creates_missing_outputs_and_keeps_its_hist
     summary = json.loads((live / "metrics.json").read_text())
     assert summary["step"] == 6 and "loss_d_video" in summary["train"]
     assert {p: p.read_bytes() for p in (live / "plots" / "metrics").rglob("*.tsv")} == history
+
+
+def test_ema_batchnorm_statistics_are_re_estimated_for_the_averaged_weights():
+    """The EMA generator's BN statistics come from its own outputs: on the very batch they were
+    measured on, eval mode reproduces train mode; G itself is untouched; seeded, so repeatable."""
+    import torch
+
+    from g3an.models.generator import Generator
+    from g3an.sampling import sample_latents
+    from g3an.train.ema import recalibrate_batchnorm, update
+    from tests.helpers import tiny_spec
+
+    torch.manual_seed(0)
+    g, ema = Generator(tiny_spec(n_classes=3)), Generator(tiny_spec(n_classes=3))
+    update(ema, g, beta=0.5)  # weights halfway, BN statistics copied from g: measured on another network
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    fixed = recalibrate_batchnorm(ema, 1, 3, seed=5, batches=1, batch=32)
+    assert all(torch.equal(before[k], v) for k, v in ema.state_dict().items())  # the original is untouched
+    latents = sample_latents(32, 1, 3, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        stale = ema.eval()(*latents)
+        own_batch = ema.train()(*latents)
+        recalibrated = fixed(*latents)
+    assert not fixed.training
+    err = (recalibrated - own_batch).abs().max()  # only the unbiased-variance factor N/(N−1) remains
+    assert err < 0.02 and err * 20 < (stale - own_batch).abs().max()  # the copied statistics did not fit
+    again = recalibrate_batchnorm(ema, 1, 3, seed=5, batches=1, batch=32)
+    assert all(torch.equal(a, b) for a, b in zip(fixed.state_dict().values(), again.state_dict().values()))

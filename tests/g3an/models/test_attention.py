@@ -114,3 +114,35 @@ def test_the_init_is_a_choice_that_reaches_the_generator():
         assert band[0] < std < band[1], (init, std)
     with pytest.raises(ValueError, match="unknown attention init"):
         AxisSelfAttention(8, "time", init="xavier")
+
+
+def test_the_benchmarks_analytic_attention_flops_equal_the_literal_matmuls_counted():
+    """bench_model adds F-SA's FLOPs analytically (the fused CPU kernel is invisible to the FLOP
+    counter); on the literal path, whose matmuls the counter sees, the two must agree exactly."""
+    import importlib.util
+    from pathlib import Path
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from g3an.config import LoaderConfig, ModelConfig
+    from g3an.models.attention import AxisSelfAttention
+    from g3an.models.build import build_models
+    from g3an.train.step import Nets, gan_step, make_optimizers
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_model.py"
+    spec = importlib.util.spec_from_file_location("bench_model", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    g, d_v, d_i, tz = build_models(ModelConfig(attention="literal", size=32, width=0.0625), LoaderConfig())
+    nets = Nets(g, d_v, d_i, *make_optimizers(g, d_v, d_i), tz)
+    shapes = []
+    for m in g.modules():
+        if isinstance(m, AxisSelfAttention):
+            m.register_forward_hook(lambda mod, a, o: shapes.append((mod.axis, tuple(a[0].shape), mod.f.out_channels)))
+    with FlopCounterMode(display=False) as fc:
+        gan_step(nets, torch.rand(2, 3, 16, 32, 32) * 2 - 1, None, torch.Generator().manual_seed(0))
+    counted = sum(n for k, per in fc.get_flop_counts().items() if k.endswith("attention")
+                  for op, n in per.items() if "bmm" in str(op))
+    assert [a for a, _, _ in shapes] == ["time", "space"] and counted > 0
+    assert bench.attention_flops(shapes) == counted

@@ -58,8 +58,7 @@ def run_one(preset: str, width: float, attention: str, batch: int, steps: int) -
 
     torch.manual_seed(0)
     base_rss = _rss_mb()
-    # the paper's discriminators are as wide as G; the demo width keeps its default (wider) discriminators
-    model = ModelConfig(preset=preset, width=width, attention=attention, **({"d_width": 0} if width >= 1 else {}))
+    model = ModelConfig(preset=preset, width=width, attention=attention)  # discriminators as wide as G
     g, d_v, d_i, tz = build_models(model, LoaderConfig())
     opt_g, opt_d = make_optimizers(g, d_v, d_i)
     nets = Nets(g, d_v, d_i, opt_g, opt_d, tz)

@@ -128,7 +128,7 @@ class ModelConfig:
     g_spectral_norm: bool = False  # the paper: BN + ReLU only; the reference code adds SN (an option)
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"
-    d_width: float = 0.25  # D_V's and D_I's channel multiplier; 0 = ``width`` (the paper: one width for all)
+    d_width: float = 0.0  # D_V's and D_I's channel multiplier; 0 = ``width`` (the paper: one width for all)
 
     def __post_init__(self):
         _require(0 < self.width <= 4, "width", self.width, "a number in (0, 4]")

@@ -19,11 +19,13 @@ def test_params_yaml_and_the_code_defaults_are_one_source_of_truth():
 def test_paper_width_with_the_demo_attention_placement_is_flagged():
     assert Config().model.placement_warning() is None  # the CPU demo at width 1/8
     warning = config_from_dict({"model": {"width": 1.0}}).model.placement_warning()
-    assert "model.attention_after=3" in warning and "model.d_width=0" in warning
-    assert "model.d_width" not in config_from_dict({"model": {"width": 1.0, "d_width": 0}}).model.placement_warning()
+    assert "model.attention_after=3" in warning and "model.d_width" not in warning
+    narrow_d = config_from_dict({"model": {"width": 1.0, "d_width": 0.25}}).model.placement_warning()
+    assert "model.d_width=0" in narrow_d
     paper = {"model": {"width": 1.0, "attention_after": 3, "d_width": 0}}
     assert config_from_dict(paper).model.placement_warning() is None
-    assert config_from_dict({"model": {"width": 0.125, "d_width": 0}}).model.discriminator_width == 0.125
+    assert config_from_dict({"model": {"width": 0.125}}).model.discriminator_width == 0.125
+    assert config_from_dict({"model": {"width": 0.125, "d_width": 0.25}}).model.discriminator_width == 0.25
 
 
 @pytest.mark.parametrize("data, fragment", [

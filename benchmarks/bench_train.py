@@ -49,7 +49,7 @@ def main() -> None:
         build_shards(get_source("synthetic"), d / "raw", d / "shards", PreprocessConfig(workers=2, shard_size=8))
         runs = [("demo (width 1/8, F-SA after G3_2)", {"model": {"width": 0.125, "attention_after": 2}}, args.steps),
                 ("demo (width 1/8, F-SA after G3_3)", {"model": {"width": 0.125, "attention_after": 3}}, args.steps),
-                ("paper (width 1)", {"model": {"width": 1.0, "d_width": 0}}, args.paper_steps)]
+                ("paper (width 1)", {"model": {"width": 1.0}}, args.paper_steps)]
         for name, model, steps in runs:
             cfg = config_from_dict({**model, "loader": {"batch_size": args.batch, "workers": 2},
                                     "train": {"steps": steps, "ckpt_every": 1000, "log_every": 1000,

@@ -50,7 +50,7 @@ def main() -> None:
         runs = [("demo (width 1/8, F-SA after G3_2)", {"model": {"width": 0.125, "attention_after": 2}}, args.steps),
                 ("demo (width 1/8, F-SA after G3_3)", {"model": {"width": 0.125, "attention_after": 3}}, args.steps),
                 ("paper (width 1)", {"model": {"width": 1.0}}, args.paper_steps)]
-        for name, model, steps in runs:
+        for name, model, steps in (r for r in runs if r[2]):  # 0 steps: skip that configuration
             cfg = config_from_dict({**model, "loader": {"batch_size": args.batch, "workers": 2},
                                     "train": {"steps": steps, "ckpt_every": 1000, "log_every": 1000,
                                               "sample_every": 1000, "ema_beta": 0.999}})

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from g3an.models.layers import conv3d
+from g3an.models.layers import Conv3d, conv3d
 
 Impl = Literal["fused", "literal"]
 Init = Literal["dcgan", "pytorch"]
@@ -67,7 +67,7 @@ class AxisSelfAttention(nn.Module):
         inner = max(1, channels // 8)
         self.axis, self.impl = axis, impl
         conv = (lambda cin, cout: conv3d(cin, cout, (1, 1, 1), sn=False)) if init == "dcgan" else \
-            (lambda cin, cout: nn.Conv3d(cin, cout, 1))
+            (lambda cin, cout: Conv3d(cin, cout, 1))
         self.f = conv(channels, inner)  # keys
         self.g = conv(channels, inner)  # queries
         self.h = conv(channels, channels)  # values

@@ -26,6 +26,27 @@ def dcgan_init_(module: nn.Module) -> nn.Module:
     return module
 
 
+class _ChannelsLastOnCPU:
+    """Runs a 3-D (transposed) conv on a channels-last copy of its input on CPU, and hands back a
+    contiguous output. oneDNN's kernels for the few-channel, high-resolution layers of the demo width
+    are several times faster in channels-last (measured: G's 8 → 3 RGB conv at 64×64×16, forward +
+    backward, 182 → 62 ms), while BatchNorm with 4–8 channels is 4× *slower* in that layout, so only
+    the conv sees it. The math is the same conv; on CUDA nothing changes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last_3d)).contiguous()
+
+
+class Conv3d(_ChannelsLastOnCPU, nn.Conv3d):
+    pass
+
+
+class ConvTranspose3d(_ChannelsLastOnCPU, nn.ConvTranspose3d):
+    pass
+
+
 def _wrap(module: nn.Module, sn: bool) -> nn.Module:
     dcgan_init_(module)
     return spectral_norm(module) if sn else module
@@ -33,7 +54,7 @@ def _wrap(module: nn.Module, sn: bool) -> nn.Module:
 
 def conv3d(cin: int, cout: int, kernel: Triple, stride: Triple = (1, 1, 1), padding: Triple = (0, 0, 0),
            sn: bool = True, bias: bool = True) -> nn.Module:
-    return _wrap(nn.Conv3d(cin, cout, kernel, stride, padding, bias=bias), sn)
+    return _wrap(Conv3d(cin, cout, kernel, stride, padding, bias=bias), sn)
 
 
 def conv2d(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, sn: bool = True) -> nn.Module:
@@ -53,7 +74,7 @@ def up_block(cin: int, cout: int, kernel: Triple, stride: Triple, padding: Tripl
 
     ConvTranspose1d/2d of the paper are ConvTranspose3d with spatial 1×1 or temporal 1 kernels.
     """
-    conv = _wrap(nn.ConvTranspose3d(cin, cout, kernel, stride, padding, bias=False), sn)
+    conv = _wrap(ConvTranspose3d(cin, cout, kernel, stride, padding, bias=False), sn)
     return nn.Sequential(conv, dcgan_init_(nn.BatchNorm3d(cout)), nn.ReLU(inplace=True))
 
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from g3an.models import layers
 from g3an.models.generator import G3Spec, Generator
 from tests.helpers import tiny_spec
 
@@ -143,3 +144,22 @@ def test_spectral_norm_in_g_is_the_reference_option_not_the_default():
     assert any("parametrizations" in n for n, _ in with_sn.named_parameters())
     z = _latents(1)
     assert with_sn.eval()(*z).shape == plain.eval()(*z).shape
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (layers.Conv3d(8, 3, (1, 3, 3), padding=(0, 1, 1)), nn.Conv3d(8, 3, (1, 3, 3), padding=(0, 1, 1))),
+    lambda: (layers.ConvTranspose3d(4, 4, (1, 4, 4), (1, 2, 2), (0, 1, 1)),
+             nn.ConvTranspose3d(4, 4, (1, 4, 4), (1, 2, 2), (0, 1, 1))),
+])
+def test_channels_last_convs_compute_the_plain_conv(make):
+    ours, plain = make()
+    plain.load_state_dict(ours.state_dict())
+    x = torch.randn(2, ours.in_channels, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    ys = [m(xi) for m, xi in zip((ours, plain), xs)]
+    assert ys[0].is_contiguous()  # the layout change stays inside the conv
+    torch.testing.assert_close(ys[0], ys[1], atol=1e-5, rtol=1e-5)
+    for y in ys:
+        (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    torch.testing.assert_close(xs[0].grad, xs[1].grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.weight.grad, plain.weight.grad, atol=1e-4, rtol=1e-4)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from g3an.runtime import prefer_passive_openmp  # noqa: E402  (no torch import)
+from g3an.runtime import set_process_defaults  # noqa: E402  (no torch import)
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.active_openmp:
         os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
-    prefer_passive_openmp()  # before torch is imported
+    set_process_defaults()  # before torch is imported
 
     from g3an.config import PreprocessConfig, config_from_dict
     from g3an.train.loop import fit

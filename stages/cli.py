@@ -159,9 +159,9 @@ def main() -> None:
     ``error: <path or key>: <reason>; <fix>`` and exit 2; ``--debug`` (or ``G3AN_DEBUG=1``) shows
     the traceback instead."""
     from g3an.errors import UserError
-    from g3an.runtime import prefer_passive_openmp
+    from g3an.runtime import set_process_defaults
 
-    prefer_passive_openmp()  # before any command imports torch
+    set_process_defaults()  # before any command imports torch
     debug = "--debug" in sys.argv[1:] or os.environ.get("G3AN_DEBUG", "") not in ("", "0")
     sys.argv = [a for a in sys.argv if a != "--debug"]
     try:

@@ -12,12 +12,16 @@ biases 0, as every other layer and as the public code — or ``"pytorch"`` — P
 (Kaiming-uniform, std 1/√(3·C)), which the CPU demo trains better with (docs/what-we-tried.md).
 
 Two implementations, selected by ``impl``:
-- ``"fused"``: ``F.scaled_dot_product_attention``. On CPU it uses its slow math kernel when
-  q/k's width differs from v's, so q and k are zero-padded to v's width; that leaves every dot
-  product unchanged and enables the fused (flash) kernel, which never materialises L×L. The fused
-  kernels also need 4-D (batch, heads, L, E) inputs — with 3-D ones SDPA silently takes the math
-  path — so a single head axis is added.
-- ``"literal"``: softmax(QKᵀ)V as written.
+- ``"fused"`` (the fast path, the same equations): f, g and h run as one GEMM on a channels-last
+  view of x, whose output splits into q, k, v without copies; for S-SA the H·W sequence of each
+  frame is then a free view. Sequences up to ``MATH_MAX_LENGTH`` long (T-SA's 16 frames, S-SA at
+  ≤ 8×8) take softmax(QKᵀ)V directly — its L×L weights are small and the flash kernel's blocking
+  only costs there. Longer ones take ``F.scaled_dot_product_attention``, which never materialises
+  L×L. On CPU that runs its slow math kernel when q/k's width differs from v's, so q and k are
+  zero-padded to v's width (every dot product is unchanged); the fused kernels also need 4-D
+  (batch, heads, L, E) inputs — with 3-D ones SDPA silently takes the math path — so a single head
+  axis is added. docs/what-we-tried.md records the variants measured and why the others lost.
+- ``"literal"``: 1×1×1 convs, then softmax(QKᵀ)V as written.
 Unlike the public reference code (whose reshape after attention mixes T, C and space), the output
 is put back exactly where it came from; tests compare both with a per-position loop.
 """
@@ -37,21 +41,24 @@ Impl = Literal["fused", "literal"]
 Init = Literal["dcgan", "pytorch"]
 Axis = Literal["time", "space"]
 
+MATH_MAX_LENGTH = 64  # longer sequences take SDPA's flash kernel (measured crossover on CPU)
+
 _TO_SEQ = {"time": "b c t h w -> (b h w) t c", "space": "b c t h w -> (b t) (h w) c"}
 _FROM_SEQ = {"time": "(b h w) t c -> b c t h w", "space": "(b t) (h w) c -> b c t h w"}
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: Impl) -> torch.Tensor:
-    """Unscaled dot-product attention. q, k: (N, L, d); v: (N, L, C) → (N, L, C)."""
+    """Unscaled dot-product attention. q, k: (…, L, d); v: (…, L, C) → (…, L, C)."""
     if impl == "literal":
-        weights = torch.softmax(q @ k.transpose(1, 2), dim=-1)  # (N, L_query, L_key)
+        weights = torch.softmax(q @ k.transpose(-1, -2), dim=-1)  # (…, L_query, L_key)
         return weights @ v
     if impl == "fused":
         pad = v.shape[-1] - q.shape[-1]
         if pad > 0:  # zero columns add nothing to q·k but let SDPA pick its fused kernel
             q, k = F.pad(q, (0, pad)), F.pad(k, (0, pad))
-        out = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None], scale=1.0)  # (N, 1, L, C)
-        return out[:, 0]
+        out = F.scaled_dot_product_attention(q[..., None, :, :], k[..., None, :, :], v[..., None, :, :],
+                                             scale=1.0)  # (…, 1, L, C)
+        return out[..., 0, :, :]
     raise ValueError(f"unknown attention impl {impl!r}; expected 'fused' or 'literal'")
 
 
@@ -74,12 +81,34 @@ class AxisSelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.impl == "literal":
+            return self._literal(x)
+        if self.impl != "fused":
+            raise ValueError(f"unknown attention impl {self.impl!r}; expected 'fused' or 'literal'")
+        b, c, t, h, w = x.shape  # (B, C, T, H, W)
+        d = self.f.out_channels
+        weight = torch.cat([self.g.weight, self.f.weight, self.h.weight]).flatten(1)  # (2d+C, C)
+        bias = torch.cat([self.g.bias, self.f.bias, self.h.bias])
+        qkv = F.linear(x.permute(0, 2, 3, 4, 1), weight, bias)  # (B, T, H, W, 2d+C)
+        if self.axis == "time":
+            qkv = qkv.reshape(b, t, h * w, 2 * d + c).transpose(1, 2)  # (B, H·W, T, 2d+C) view
+        else:
+            qkv = qkv.reshape(b * t, h * w, 2 * d + c)  # (B·T, H·W, 2d+C) view
+        q, k, v = qkv.split([d, d, c], dim=-1)
+        out = attend(q, k, v, "literal" if q.shape[-2] <= MATH_MAX_LENGTH else "fused")
+        if self.axis == "time":
+            out = out.reshape(b, h, w, t, c).permute(0, 4, 3, 1, 2)  # (B, C, T, H, W) view
+        else:
+            out = out.reshape(b, t, h, w, c).permute(0, 4, 1, 2, 3)
+        return self.gamma * out.contiguous() + x  # contiguous: a residual over mixed layouts is ~5x slower
+
+    def _literal(self, x: torch.Tensor) -> torch.Tensor:
         b, _, t, h, w = x.shape  # (B, C, T, H, W)
         to_seq, from_seq = _TO_SEQ[self.axis], _FROM_SEQ[self.axis]
         q = rearrange(self.g(x), to_seq)  # (B·H·W, T, C/8) for time, (B·T, H·W, C/8) for space
         k = rearrange(self.f(x), to_seq)
         v = rearrange(self.h(x), to_seq)  # (…, C)
-        out = attend(q, k, v, self.impl)
+        out = attend(q, k, v, "literal")
         out = rearrange(out, from_seq, b=b, t=t, h=h, w=w)  # (B, C, T, H, W)
         return self.gamma * out + x
 

@@ -67,3 +67,39 @@ def test_the_cli_makes_idle_openmp_threads_sleep_unless_the_user_chose(monkeypat
     with pytest.raises(SystemExit):
         g3an_cli.main()
     assert os.environ["OMP_WAIT_POLICY"] == expected
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
+def test_the_cli_asks_for_huge_pages_unless_the_user_chose(monkeypatch, preset, expected):
+    """Page faults on fresh large tensors cost more than the work on them (g3an/runtime.py)."""
+    from stages import cli as g3an_cli
+
+    if preset is None:
+        monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+    else:
+        monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", preset)
+    monkeypatch.setattr(sys, "argv", ["g3an-cli", "--help"])
+    with pytest.raises(SystemExit):
+        g3an_cli.main()
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == expected
+
+
+def _thp_mode() -> str:
+    try:
+        text = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+    except OSError:
+        return "absent"
+    return text.split("[")[1].split("]")[0]
+
+
+@pytest.mark.skipif(_thp_mode() not in ("always", "madvise"), reason="the kernel offers no transparent huge pages")
+def test_large_tensors_of_a_cli_process_sit_on_huge_pages():
+    """The real effect, not the variable: a 64 MB tensor made after set_process_defaults() is backed by
+    2 MB pages (in 'madvise' mode only because PyTorch asked for them)."""
+    code = ("from g3an.runtime import set_process_defaults; set_process_defaults()\n"
+            "import torch\n"
+            "x = torch.ones(16 * 2**20)\n"
+            "print(next(l for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')).split()[1])")
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert int(out.stdout.strip()) >= 32 * 1024  # kB: at least half of the tensor

@@ -3,7 +3,18 @@
 import pytest
 import torch
 
+from g3an.models import attention
 from g3an.models.attention import AxisSelfAttention, FactorisedSelfAttention
+
+# the fused path takes softmax(QKᵀ)V for short sequences and SDPA's flash kernel for long ones;
+# "fused-flash" forces the second on these tiny fixtures
+IMPLS = ["fused", "fused-flash", "literal"]
+
+
+def _impl(name, monkeypatch):
+    if name == "fused-flash":
+        monkeypatch.setattr(attention, "MATH_MAX_LENGTH", 0)
+    return name.removesuffix("-flash")
 
 
 def _conv1(conv, x_vec):
@@ -50,21 +61,21 @@ def _randomise(module, seed=0):
     return module
 
 
-@pytest.mark.parametrize("impl", ["fused", "literal"])
-def test_temporal_attention_matches_equations(impl):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_temporal_attention_matches_equations(impl, monkeypatch):
     torch.manual_seed(0)
     x = torch.randn(2, 16, 5, 3, 2)  # non-square H≠W, T≠H: a scrambled axis cannot pass
-    m = _randomise(AxisSelfAttention(16, "time", impl))
+    m = _randomise(AxisSelfAttention(16, "time", _impl(impl, monkeypatch)))
     assert m.gamma.item() != 0
     with torch.no_grad():
         torch.testing.assert_close(m(x), tsa_loop(m, x), atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("impl", ["fused", "literal"])
-def test_spatial_attention_matches_equations(impl):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_spatial_attention_matches_equations(impl, monkeypatch):
     torch.manual_seed(1)
     x = torch.randn(2, 16, 3, 4, 5)
-    m = _randomise(AxisSelfAttention(16, "space", impl), seed=1)
+    m = _randomise(AxisSelfAttention(16, "space", _impl(impl, monkeypatch)), seed=1)
     with torch.no_grad():
         torch.testing.assert_close(m(x), ssa_loop(m, x), atol=1e-5, rtol=1e-4)
 
@@ -79,6 +90,23 @@ def test_fsa_is_tsa_then_ssa_and_impls_agree():
         expected = ssa_loop(fused.spatial, tsa_loop(fused.temporal, x))
         torch.testing.assert_close(fused(x), expected, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(literal(x), expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("impl", ["fused", "fused-flash"])
+def test_fused_gradients_equal_the_literal_ones(impl, monkeypatch):
+    """The fast path's copies, views and split must route every gradient as the equations do."""
+    torch.manual_seed(4)
+    x = torch.randn(2, 16, 4, 3, 5)
+    fused = _randomise(FactorisedSelfAttention(16, _impl(impl, monkeypatch)), seed=5)
+    literal = FactorisedSelfAttention(16, "literal")
+    literal.load_state_dict(fused.state_dict())
+    grads = []
+    for m in (fused, literal):
+        xx = x.clone().requires_grad_(True)
+        (m(xx) * torch.linspace(-1, 1, x.numel()).view(x.shape)).sum().backward()
+        grads.append([xx.grad] + [p.grad for p in m.parameters()])
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
 def test_gamma_starts_at_zero_so_fsa_starts_as_identity():

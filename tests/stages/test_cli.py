@@ -54,34 +54,25 @@ def test_the_committed_params_file_is_valid():
     assert cfg.base.dataset == "synthetic"
 
 
-@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_the_cli_makes_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch, preset, expected):
-    """Spinning OpenMP threads starve a competing job on a shared box (docs/what-we-tried.md)."""
+# what g3an-cli sets before torch loads, unless the user chose: (variable, our default, a user's choice)
+# — sleeping idle OpenMP threads (a competing job on a shared box) and huge pages for large tensors
+# (their page faults cost more than the work on them); docs/what-we-tried.md, g3an/runtime.py
+PROCESS_DEFAULTS = [("OMP_WAIT_POLICY", "PASSIVE", "ACTIVE"), ("THP_MEM_ALLOC_ENABLE", "1", "0")]
+
+
+@pytest.mark.parametrize("variable, default, users", PROCESS_DEFAULTS)
+@pytest.mark.parametrize("user_chose", [False, True])
+def test_the_cli_sets_its_process_defaults_unless_the_user_chose(monkeypatch, variable, default, users, user_chose):
     from stages import cli as g3an_cli
 
-    if preset is None:
-        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    if user_chose:
+        monkeypatch.setenv(variable, users)
     else:
-        monkeypatch.setenv("OMP_WAIT_POLICY", preset)
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(sys, "argv", ["g3an-cli", "--help"])
     with pytest.raises(SystemExit):
         g3an_cli.main()
-    assert os.environ["OMP_WAIT_POLICY"] == expected
-
-
-@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
-def test_the_cli_asks_for_huge_pages_unless_the_user_chose(monkeypatch, preset, expected):
-    """Page faults on fresh large tensors cost more than the work on them (g3an/runtime.py)."""
-    from stages import cli as g3an_cli
-
-    if preset is None:
-        monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
-    else:
-        monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", preset)
-    monkeypatch.setattr(sys, "argv", ["g3an-cli", "--help"])
-    with pytest.raises(SystemExit):
-        g3an_cli.main()
-    assert os.environ["THP_MEM_ALLOC_ENABLE"] == expected
+    assert os.environ[variable] == (users if user_chose else default)
 
 
 def _thp_mode() -> str:

@@ -179,6 +179,7 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     loss: Literal["bce", "hinge"] = "bce"
+    r1_gamma: float = 0.0  # R1 penalty on D_V and D_I at real inputs; 0 = none (the paper)
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -196,6 +197,9 @@ class TrainConfig:
         _require(self.lr_g > 0, "lr_g", self.lr_g, "a number > 0")
         _require(self.lr_d > 0, "lr_d", self.lr_d, "a number > 0")
         _require(all(0 <= b < 1 for b in self.betas), "betas", list(self.betas), "two numbers in [0, 1)")
+        _require(self.r1_gamma >= 0, "r1_gamma", self.r1_gamma, "a number >= 0 (0 = no penalty)")
+        _require(not (self.compile and self.r1_gamma > 0), "r1_gamma", self.r1_gamma,
+                 "0 with train.compile=true (torch.compile has no double backward for R1's gradient penalty)")
         _require(0 <= self.ema_beta < 1, "ema_beta", self.ema_beta, "a number in [0, 1)")
 
 

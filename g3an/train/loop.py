@@ -212,7 +212,8 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
         g_run, dv_run, di_run = (DDP(m, device_ids=ids) for m in (g_run, dv_run, di_run))
     if tc.compile:
         g_run, dv_run, di_run = (torch.compile(m) for m in (g_run, dv_run, di_run))
-    return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss), autocast
+    return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss,
+                tc.r1_gamma), autocast
 
 
 class _Ticker:

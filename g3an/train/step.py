@@ -30,6 +30,7 @@ class Nets:
     latent_length: int
     n_classes: int = 0
     loss: str = "bce"
+    r1_gamma: float = 0.0  # R1 penalty weight on D_V and D_I at real inputs; 0 = none (the paper)
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
@@ -61,14 +62,24 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     _requires_grad(d_v, True), _requires_grad(d_i, True)
     both_labels = None if labels is None else torch.cat([labels, fake_labels])
     fake_d = fake.detach()
+    r1 = nets.r1_gamma > 0
+    real_clip = real.detach().requires_grad_(r1)  # (B, 3, T, H, W): a leaf when R1 needs ∂D/∂x
+    real_frame = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W)
     with autocast():
-        lv = nets.d_v(torch.cat([real, fake_d]), both_labels).float()
-        li = nets.d_i(torch.cat([pick_frames(real, idx_real), pick_frames(fake_d, idx_fake)]), both_labels).float()
+        lv = nets.d_v(torch.cat([real_clip, fake_d]), both_labels).float()
+        li = nets.d_i(torch.cat([real_frame, pick_frames(fake_d, idx_fake)]), both_labels).float()
         real_v, fake_v = lv.chunk(2)
         real_i, fake_i = li.chunk(2)
         loss_dv, loss_di = d_loss(real_v, fake_v, nets.loss), d_loss(real_i, fake_i, nets.loss)
+    loss_d = loss_dv + loss_di
+    extra = {}
+    if r1:  # R1 (Mescheder et al., 2018): γ/2 · E‖∇ₓD(x)‖² over real inputs, for each discriminator
+        grad_v, grad_i = torch.autograd.grad([real_v.sum(), real_i.sum()], [real_clip, real_frame], create_graph=True)
+        extra["r1_video"] = grad_v.float().pow(2).flatten(1).sum(1).mean()
+        extra["r1_image"] = grad_i.float().pow(2).flatten(1).sum(1).mean()
+        loss_d = loss_d + 0.5 * nets.r1_gamma * (extra["r1_video"] + extra["r1_image"])
     nets.opt_d.zero_grad(set_to_none=True)
-    (loss_dv + loss_di).backward()
+    loss_d.backward()
     nets.opt_d.step()
 
     # --- G step: the same fake batch through the updated (frozen) Ds, bypassing their DDP wrappers
@@ -83,4 +94,4 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
 
     return {k: v.detach() for k, v in dict(
         loss_d_video=loss_dv, loss_d_image=loss_di, loss_g_video=loss_gv, loss_g_image=loss_gi,
-        d_real=torch.sigmoid(real_v).mean(), d_fake=torch.sigmoid(fake_v).mean()).items()}
+        d_real=torch.sigmoid(real_v).mean(), d_fake=torch.sigmoid(fake_v).mean(), **extra).items()}

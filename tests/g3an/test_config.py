@@ -41,6 +41,8 @@ def test_paper_width_with_the_demo_attention_placement_is_flagged():
     ({"train": {"compile": 1}}, "expected true or false"),
     ({"loader": {"frame_steps": [2, 0]}}, "loader.frame_steps"),
     ({"train": {"betas": [0.5]}}, "train.betas = [0.5] is invalid: expected a list of 2 values"),
+    ({"train": {"r1_gamma": -1}}, "train.r1_gamma = -1.0 is invalid: expected a number >= 0"),
+    ({"train": {"r1_gamma": 1, "compile": True}}, "no double backward"),
     ({"download": {"synthetic": {"actions": ["up", "fly"]}}}, "download.synthetic.actions"),
     ({"model": 3}, "model = 3 is invalid: expected a mapping"),
 ])

@@ -1,23 +1,26 @@
 """Two real processes under torchrun (gloo on CPU): parameters stay identical, ranks read disjoint
-shards, and an uneven shard count (5 shards, 2 ranks) still finishes."""
+shards, and an uneven shard count (5 shards, 2 ranks) still finishes; R1's double backward runs
+through the DDP wrappers too."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.helpers import make_index_shards
 
 
-def test_two_rank_ddp_run(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["train__r1_gamma=1.0"]], ids=["paper", "r1"])
+def test_two_rank_ddp_run(tmp_path, extra):
     shards = tmp_path / "shards"
     make_index_shards(shards / "train", videos=15, frames=40, size=32, per_shard=3)  # 5 shards
     out = tmp_path / "run"
     driver = Path(__file__).with_name("ddp_driver.py")
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(driver), str(shards), str(out)], capture_output=True, text=True, timeout=300)
+                           str(driver), str(shards), str(out), *extra], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["step"] == r1["step"] == 6 and r0["clips"] == 6 * 4 * 2

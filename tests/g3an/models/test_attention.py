@@ -142,6 +142,8 @@ def test_the_init_is_a_choice_that_reaches_the_generator():
         assert band[0] < std < band[1], (init, std)
     with pytest.raises(ValueError, match="unknown attention init"):
         AxisSelfAttention(8, "time", init="xavier")
+    with pytest.raises(ValueError, match="unknown attention impl"):  # at build time, not at the first step
+        AxisSelfAttention(8, "time", impl="flash")
 
 
 def test_the_benchmarks_analytic_attention_flops_equal_the_literal_matmuls_counted():

@@ -34,3 +34,5 @@ bench: install
 	$(BIN)/python benchmarks/bench_attention.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_data.py
+	@if [ -n "$(PUBLIC)" ]; then $(BIN)/python benchmarks/bench_public.py --public "$(PUBLIC)"; \
+	else echo "bench: skipped bench_public.py (make bench PUBLIC=path/to/g3an-project compares with the public code)"; fi

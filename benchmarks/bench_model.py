@@ -47,7 +47,8 @@ def attention_flops(shapes: list[tuple[str, tuple[int, ...], int]]) -> float:
     return total
 
 
-def run_one(preset: str, width: float, attention: str, batch: int, steps: int) -> dict:
+def run_one(preset: str, width: float, attention: str, batch: int, steps: int, **model_params) -> dict:
+    """One configuration; ``model_params``: further ``ModelConfig`` fields (e.g. attention_after=3)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -58,7 +59,7 @@ def run_one(preset: str, width: float, attention: str, batch: int, steps: int) -
 
     torch.manual_seed(0)
     base_rss = _rss_mb()
-    model = ModelConfig(preset=preset, width=width, attention=attention)  # discriminators as wide as G
+    model = ModelConfig(preset=preset, width=width, attention=attention, **model_params)  # D as wide as G
     g, d_v, d_i, tz = build_models(model, LoaderConfig())
     opt_g, opt_d = make_optimizers(g, d_v, d_i)
     nets = Nets(g, d_v, d_i, opt_g, opt_d, tz)

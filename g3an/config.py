@@ -180,6 +180,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     loss: Literal["bce", "hinge"] = "bce"
     r1_gamma: float = 0.0  # R1 penalty on D_V and D_I at real inputs; 0 = none (the paper)
+    r1_every: int = 1  # lazy R1: every r1_every-th step, weighted by r1_every
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -192,7 +193,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
 
     def __post_init__(self):
-        for key in ("steps", "ckpt_every", "keep_last", "log_every", "sample_every"):
+        for key in ("steps", "ckpt_every", "keep_last", "log_every", "sample_every", "r1_every"):
             _require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
         _require(self.lr_g > 0, "lr_g", self.lr_g, "a number > 0")
         _require(self.lr_d > 0, "lr_d", self.lr_d, "a number > 0")

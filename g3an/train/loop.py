@@ -213,7 +213,7 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
     if tc.compile:
         g_run, dv_run, di_run = (torch.compile(m) for m in (g_run, dv_run, di_run))
     return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss,
-                tc.r1_gamma), autocast
+                tc.r1_gamma, tc.r1_every), autocast
 
 
 class _Ticker:
@@ -354,7 +354,8 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
                 real = to_model_input(frames, dev)  # (B, 3, T, H, W) in [-1, 1]
 
                 # --- D_V + D_I step, G step
-                losses = gan_step(nets, real, labels.to(dev) if n_classes else None, run.gen, autocast)
+                losses = gan_step(nets, real, labels.to(dev) if n_classes else None, run.gen, autocast,
+                                  step=run.step + 1)
                 # the finite check stays on the device; the host reads it (one sync) only before a log
                 # row, a checkpoint or the end — never a checkpoint of weights a NaN went through
                 ok = torch.stack([torch.isfinite(v).all() for v in losses.values()]).all()

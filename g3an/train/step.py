@@ -31,6 +31,7 @@ class Nets:
     n_classes: int = 0
     loss: str = "bce"
     r1_gamma: float = 0.0  # R1 penalty weight on D_V and D_I at real inputs; 0 = none (the paper)
+    r1_every: int = 1  # lazy R1: the penalty, weighted by this interval, on every r1_every-th step only
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
@@ -45,8 +46,10 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
 
 
 def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen: torch.Generator,
-             autocast=contextlib.nullcontext) -> dict[str, torch.Tensor]:
-    """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None. Returns detached losses and logits."""
+             autocast=contextlib.nullcontext, step: int = 1) -> dict[str, torch.Tensor]:
+    """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
+    from 1 (lazy R1 runs when it is a multiple of ``r1_every``). Returns detached losses and logits
+    (plus ``r1_video``/``r1_image`` on R1 steps)."""
     b, t = real.shape[0], real.shape[2]
     z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device)
     if not nets.n_classes:
@@ -62,7 +65,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     _requires_grad(d_v, True), _requires_grad(d_i, True)
     both_labels = None if labels is None else torch.cat([labels, fake_labels])
     fake_d = fake.detach()
-    r1 = nets.r1_gamma > 0
+    r1 = nets.r1_gamma > 0 and step % nets.r1_every == 0
     real_clip = real.detach().requires_grad_(r1)  # (B, 3, T, H, W): a leaf when R1 needs ∂D/∂x
     real_frame = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W)
     with autocast():
@@ -77,7 +80,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         grad_v, grad_i = torch.autograd.grad([real_v.sum(), real_i.sum()], [real_clip, real_frame], create_graph=True)
         extra["r1_video"] = grad_v.float().pow(2).flatten(1).sum(1).mean()
         extra["r1_image"] = grad_i.float().pow(2).flatten(1).sum(1).mean()
-        loss_d = loss_d + 0.5 * nets.r1_gamma * (extra["r1_video"] + extra["r1_image"])
+        loss_d = loss_d + 0.5 * nets.r1_gamma * nets.r1_every * (extra["r1_video"] + extra["r1_image"])
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()

@@ -43,6 +43,7 @@ def test_paper_width_with_the_demo_attention_placement_is_flagged():
     ({"train": {"betas": [0.5]}}, "train.betas = [0.5] is invalid: expected a list of 2 values"),
     ({"train": {"r1_gamma": -1}}, "train.r1_gamma = -1.0 is invalid: expected a number >= 0"),
     ({"train": {"r1_gamma": 1, "compile": True}}, "no double backward"),
+    ({"train": {"r1_every": 0}}, "train.r1_every = 0 is invalid: expected an integer >= 1"),
     ({"download": {"synthetic": {"actions": ["up", "fly"]}}}, "download.synthetic.actions"),
     ({"model": 3}, "model = 3 is invalid: expected a mapping"),
 ])

@@ -179,7 +179,7 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     loss: Literal["bce", "hinge"] = "bce"
-    r1_gamma: float = 0.0  # R1 penalty on D_V and D_I at real inputs; 0 = none (the paper)
+    r1_gamma: float = 1.0  # R1 penalty on D_V and D_I at real inputs; 0 = none (the paper)
     r1_every: int = 1  # lazy R1: every r1_every-th step, weighted by r1_every
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"

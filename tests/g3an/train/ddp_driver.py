@@ -26,7 +26,7 @@ def _recording(frames, device="cpu"):  # the real conversion, plus a note of whi
 loop.to_model_input = _recording  # the name the training loop calls
 
 shards, out = Path(sys.argv[1]), Path(sys.argv[2])
-extra = dict(kv.split("=", 1) for kv in sys.argv[3:])  # e.g. train__r1_gamma=1.0
+extra = dict(kv.split("=", 1) for kv in sys.argv[3:])  # e.g. train__r1_gamma=0
 result = fit(tiny_config(train__steps=6, train__ckpt_every=3, loader__workers=1, **extra), shards, out)
 rank = int(os.environ["RANK"])
 # parameters, not buffers: BN running stats and spectral-norm vectors are per-rank buffers that DDP

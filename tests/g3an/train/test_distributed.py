@@ -13,7 +13,7 @@ import torch
 from tests.helpers import make_index_shards
 
 
-@pytest.mark.parametrize("extra", [[], ["train__r1_gamma=1.0"]], ids=["paper", "r1"])
+@pytest.mark.parametrize("extra", [["train__r1_gamma=0"], []], ids=["paper", "default-r1"])
 def test_two_rank_ddp_run(tmp_path, extra):
     shards = tmp_path / "shards"
     make_index_shards(shards / "train", videos=15, frames=40, size=32, per_shard=3)  # 5 shards

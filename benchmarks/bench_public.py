@@ -14,7 +14,7 @@ Rows (each side of each row in its own process, so ``ru_maxrss`` is that configu
   width 1 (the paper's), batch 8 — F-SA after G³_3, and no attention
 Median of ``--steps`` (3) timed steps after one warm-up at width 1/8; one timed step at width 1.
 
-Ours: ``bench_model.run_one`` (imported from benchmarks/bench_model.py) with the ``paper`` preset,
+Ours: ``bench_model.run_one`` with the ``paper`` preset,
 fused F-SA (``attention="none"`` for the no-attention rows) and ``model.attention_after=3`` (with
 ``--match-public`` also ``preset="reference"``, ``d_video_mode="2p1d"``, ``g_spectral_norm=True``: the
 public code's architecture in our implementation). run_one also times G forward, counts FLOPs in one more step and
@@ -53,11 +53,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -67,6 +65,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_model import _rss_mb, run_one  # noqa: E402  (this script's folder is on sys.path; no torch import)
 from g3an.runtime import set_process_defaults  # noqa: E402  (no torch import)
 
 PUBLIC_URL = "https://github.com/wyhsirius/g3an-project"
@@ -77,10 +76,6 @@ ROWS = [
     ("paper width 1, F-SA after G3_3", 1.0, "paper_batch", True, 3.5, None),
     ("paper width 1, no attention", 1.0, "paper_batch", False, None, None),
 ]
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cpu_name() -> str:
@@ -120,10 +115,6 @@ def _attention_input_hook(kinds: tuple[type, ...], seen: list):
 
 
 def run_ours(width: float, attention: bool, batch: int, steps: int, match_public: bool) -> dict:
-    spec = importlib.util.spec_from_file_location("bench_model", ROOT / "benchmarks" / "bench_model.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-
     from g3an.models.attention import FactorisedSelfAttention
 
     model = dict(attention_after=3)
@@ -133,7 +124,7 @@ def run_ours(width: float, attention: bool, batch: int, steps: int, match_public
     seen: list = []
     hook = _attention_input_hook((FactorisedSelfAttention,), seen)
     try:
-        r = bench.run_one(preset, width, "fused" if attention else "none", batch, steps, **model)
+        r = run_one(preset, width, "fused" if attention else "none", batch, steps, **model)
     finally:
         hook.remove()
     return dict(side="ours", width=width, attention=attention, batch=batch, steps=steps, step_s=r["step_s"],

@@ -1,7 +1,8 @@
 """Model benchmark: G forward per clip, one full GAN step (D_V + D_I + G, fwd + bwd + Adam),
 peak memory, FLOPs per step (F-SA counted analytically) and achieved GFLOP/s as a share of a large
-float32 matmul — for the paper preset and the CPU demo width, fused and literal attention; prints
-the fused/literal ratios.
+float32 matmul — for the paper preset and the CPU demo width, fused and literal attention, and the
+demo width with R1 (γ = 1, the default recipe's ``train.r1_gamma``); prints the fused/literal ratios
+and R1's cost.
 
     python benchmarks/bench_model.py                # all configurations (each in a subprocess)
     python benchmarks/bench_model.py --batch 8      # smaller batch
@@ -47,7 +48,8 @@ def attention_flops(shapes: list[tuple[str, tuple[int, ...], int]]) -> float:
     return total
 
 
-def run_one(preset: str, width: float, attention: str, batch: int, steps: int, **model_params) -> dict:
+def run_one(preset: str, width: float, attention: str, batch: int, steps: int, r1_gamma: float = 0.0,
+            **model_params) -> dict:
     """One configuration; ``model_params``: further ``ModelConfig`` fields (e.g. attention_after=3)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -62,7 +64,7 @@ def run_one(preset: str, width: float, attention: str, batch: int, steps: int, *
     model = ModelConfig(preset=preset, width=width, attention=attention, **model_params)  # D as wide as G
     g, d_v, d_i, tz = build_models(model, LoaderConfig())
     opt_g, opt_d = make_optimizers(g, d_v, d_i)
-    nets = Nets(g, d_v, d_i, opt_g, opt_d, tz)
+    nets = Nets(g, d_v, d_i, opt_g, opt_d, tz, r1_gamma=r1_gamma)
     gen = torch.Generator().manual_seed(0)
     real = torch.rand(batch, 3, 16, 64, 64) * 2 - 1
 
@@ -96,7 +98,7 @@ def run_one(preset: str, width: float, attention: str, batch: int, steps: int, *
                        for op, n in per_op.items() if "bmm" in str(op) or "scaled_dot_product" in str(op))
     attn = attention_flops(shapes)
     flops = fc.get_total_flops() - counted_attn + attn
-    return dict(preset=preset, width=width, attention=attention, batch=batch, g_forward_ms_per_clip=g_fwd * 1e3,
+    return dict(preset=preset, width=width, attention=attention, r1_gamma=r1_gamma, batch=batch, g_forward_ms_per_clip=g_fwd * 1e3,
                 step_s=step_s, clips_per_s=batch / step_s, step_gflop=flops / 1e9, attention_gflop=attn / 1e9,
                 achieved_gflops=flops / step_s / 1e9, peak_rss_mb=_rss_mb(), model_peak_mb=_rss_mb() - base_rss,
                 matmul_gflops=matmul_gflops())
@@ -106,36 +108,38 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3, help="timed steps at the demo width (paper: 1)")
-    ap.add_argument("--one", nargs=3, metavar=("PRESET", "WIDTH", "ATTENTION"), help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=4, metavar=("PRESET", "WIDTH", "ATTENTION", "R1_GAMMA"), help=argparse.SUPPRESS)
     ap.add_argument("--skip-paper", action="store_true", help="only the demo width")
     args = ap.parse_args()
     from g3an.runtime import set_process_defaults
 
     set_process_defaults()  # as g3an-cli runs (huge pages, passive OpenMP); the subprocesses inherit it
     if args.one:
-        preset, width, attention = args.one
-        print(json.dumps(run_one(preset, float(width), attention, args.batch, args.steps)))
+        preset, width, attention, r1_gamma = args.one
+        print(json.dumps(run_one(preset, float(width), attention, args.batch, args.steps, float(r1_gamma))))
         return
-    configs = [("paper", 0.125, "fused"), ("paper", 0.125, "literal"), ("paper", 0.125, "none")]
+    configs = [("paper", 0.125, "fused", 0.0), ("paper", 0.125, "literal", 0.0), ("paper", 0.125, "none", 0.0),
+               ("paper", 0.125, "fused", 1.0)]
     if not args.skip_paper:
-        configs += [("paper", 1.0, "fused")]
+        configs += [("paper", 1.0, "fused", 0.0)]
     rows = []
-    for preset, width, attention in configs:
+    for preset, width, attention, r1_gamma in configs:
         steps = args.steps if width < 1 else 1
-        out = subprocess.run([sys.executable, __file__, "--one", preset, str(width), attention,
+        out = subprocess.run([sys.executable, __file__, "--one", preset, str(width), attention, str(r1_gamma),
                               "--batch", str(args.batch), "--steps", str(steps)],
                              check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{r['preset']:>6} width={r['width']:<6} attn={r['attention']:<8} batch={r['batch']:>3}  "
+        print(f"{r['preset']:>6} width={r['width']:<6} attn={r['attention']:<8} R1 γ={r['r1_gamma']:<3} batch={r['batch']:>3}  "
               f"G fwd {r['g_forward_ms_per_clip']:7.1f} ms/clip  step {r['step_s']:7.2f} s "
               f"({r['clips_per_s']:6.2f} clips/s)  {r['step_gflop']:8.1f} GFLOP/step  "
               f"(F-SA {r['attention_gflop']:.1f})  {r['achieved_gflops']:6.1f} GFLOP/s = "
               f"{r['achieved_gflops'] / r['matmul_gflops']:.2f} of a 2048² matmul ({r['matmul_gflops']:.0f})  "
               f"peak RSS {r['peak_rss_mb']:7.0f} MB (model {r['model_peak_mb']:6.0f} MB)", flush=True)
-    fused, literal = rows[0], rows[1]
+    fused, literal, r1 = rows[0], rows[1], rows[3]
     print(f"demo width fused/literal: speed x{literal['step_s'] / fused['step_s']:.2f} (target >= 2), "
           f"peak memory x{fused['model_peak_mb'] / literal['model_peak_mb']:.2f} of literal (target <= 0.5)")
+    print(f"demo width R1 γ=1 / none: step time x{r1['step_s'] / fused['step_s']:.2f}")
 
 
 if __name__ == "__main__":

@@ -66,9 +66,18 @@ class G3Module(nn.Module):
 
     def forward(self, v: torch.Tensor, a: torch.Tensor, m: torch.Tensor):
         """v (B, Cv, T, H, W), a (B, Ca, 1, H, W), m (B, Cm, T, 1, 1) → the three, upsampled and fused."""
+        vm, a, m = self.streams(v, a, m)
+        return self.concat(vm, a), a, m
+
+    def streams(self, v: torch.Tensor, a: torch.Tensor, m: torch.Tensor):
+        """The three streams upsampled, motion added to video, appearance not yet broadcast: the fused
+        output is ``concat(vm, a)``. A consumer that is linear in its channels (the RGB conv) can
+        take the two apart and skip the copy of ``a`` over T."""
         v = self.video(v)  # (B, w, T', H', W')
         a = self.appearance(a)  # (B, w, 1, H', W')
         m = self.motion(m)  # (B, w, T', 1, 1)
-        fused = v + m  # motion broadcast over H', W'
-        fused = torch.cat([fused, a.expand(-1, -1, fused.shape[2], -1, -1)], dim=1)  # (B, 2w, T', H', W')
-        return fused, a, m
+        return v + m, a, m  # motion broadcast over H', W'
+
+    @staticmethod
+    def concat(vm: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return torch.cat([vm, a.expand(-1, -1, vm.shape[2], -1, -1)], dim=1)  # (B, 2w, T', H', W')

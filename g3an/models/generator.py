@@ -116,10 +116,34 @@ class Generator(nn.Module):
         m = z_m[:, :, :, None, None]  # (B, M, T_z, 1, 1)
         v = torch.cat([a.expand(-1, -1, tz, -1, -1), m], dim=1)  # (B, A+M, T_z, 1, 1)
         features = []
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
+            attend = self.attention is not None and i == spec.attention_after
+            if i == last and not attend:  # the RGB conv reads the streams apart (_rgb_from_streams)
+                vm, a, m = block.streams(v, a, m)
+                rgb = _rgb_from_streams(self.to_rgb, vm, a)
+                if return_features:
+                    features.append(block.concat(vm, a))
+                break
             v, a, m = block(v, a, m)  # v: (B, 2w_i, T_i, H_i, W_i)
-            if self.attention is not None and i == spec.attention_after:
+            if attend:
                 v = self.attention(v)
             features.append(v)
-        video = torch.tanh(self.to_rgb(v))  # (B, 3, T, H, W)
+        else:
+            rgb = self.to_rgb(v)
+        video = torch.tanh(rgb)  # (B, 3, T, H, W)
         return (video, features) if return_features else video
+
+
+def _rgb_from_streams(conv: nn.Conv3d, vm: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``conv(concat(vm, a))`` without the concatenated map: the conv is linear in its input channels,
+    and its 1×k×k kernel maps the appearance half, constant over T, to an output constant over T, so
+    that half runs once per clip on (B, C_a, 1, H, W) and is broadcast. At width 1/8 and 64×64×16
+    this last stage (add, concatenation, RGB conv, tanh; forward + backward) took 266 → 90 ms
+    (``/tmp/w/rgb_split.py``, AMD EPYC). vm (B, C_v, T, H, W), a (B, C_a, 1, H, W) → (B, 3, T, H, W)."""
+    assert conv.kernel_size[0] == 1 and conv.stride[0] == 1 and conv.padding[0] == 0, conv
+    w, c = conv.weight, vm.shape[1]  # (3, C_v + C_a, 1, k, k), spectral norm applied when G has it
+    if vm.device.type == "cpu":  # as layers.Conv3d: oneDNN's few-channel 3-D convs want channels-last
+        vm = vm.contiguous(memory_format=torch.channels_last_3d)
+    y = F.conv3d(vm, w[:, :c], conv.bias, conv.stride, conv.padding, conv.dilation).contiguous()
+    return y + F.conv3d(a, w[:, c:], None, conv.stride, conv.padding, conv.dilation)  # (B, 3, 1, H, W) over T

@@ -9,6 +9,7 @@ deliberately, in one place — before spectral norm wraps the weight.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -44,7 +45,24 @@ class Conv3d(_ChannelsLastOnCPU, nn.Conv3d):
 
 
 class ConvTranspose3d(_ChannelsLastOnCPU, nn.ConvTranspose3d):
-    pass
+    """On CPU, a purely temporal transposed conv (kernel k×1×1, nothing strided, padded or dilated
+    in space: G_M and the temporal half of G_V) runs as the same 2-D transposed conv over a
+    (B, C, T, H·W) view, with no copy. oneDNN's 3-D kernels are slow at these shapes: G³_5's 16 → 4
+    channel, 3×1×1 conv at 16×32×32, forward + backward, 107 ms (channels-last 3-D) or 67 ms
+    (contiguous) → 29 ms as 2-D, equal to float rounding (``/tmp/w/convs.py``, AMD EPYC)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or not self._temporal_only():
+            return super().forward(x)
+        b, c, t, h, w = x.shape
+        y = F.conv_transpose2d(x.reshape(b, c, t, h * w), self.weight[..., 0], self.bias,  # weight (Cin, Cout, k, 1)
+                               (self.stride[0], 1), (self.padding[0], 0), (self.output_padding[0], 0),
+                               self.groups, (self.dilation[0], 1))  # (B, Cout, T', H·W)
+        return y.view(b, y.shape[1], y.shape[2], h, w)
+
+    def _temporal_only(self) -> bool:
+        return (self.kernel_size[1:] == (1, 1) and self.stride[1:] == (1, 1) and self.padding[1:] == (0, 0)
+                and self.output_padding[1:] == (0, 0) and self.dilation[1:] == (1, 1) and self.padding_mode == "zeros")
 
 
 def _wrap(module: nn.Module, sn: bool) -> nn.Module:

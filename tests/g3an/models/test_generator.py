@@ -150,8 +150,14 @@ def test_spectral_norm_in_g_is_the_reference_option_not_the_default():
     lambda: (layers.Conv3d(8, 3, (1, 3, 3), padding=(0, 1, 1)), nn.Conv3d(8, 3, (1, 3, 3), padding=(0, 1, 1))),
     lambda: (layers.ConvTranspose3d(4, 4, (1, 4, 4), (1, 2, 2), (0, 1, 1)),
              nn.ConvTranspose3d(4, 4, (1, 4, 4), (1, 2, 2), (0, 1, 1))),
+    # purely temporal: the 2-D path over a (B, C, T, H·W) view (G³'s KEEP, DOUBLE and PLUS3 geometries)
+    lambda: (layers.ConvTranspose3d(6, 4, (3, 1, 1), 1, (1, 0, 0)), nn.ConvTranspose3d(6, 4, (3, 1, 1), 1, (1, 0, 0))),
+    lambda: (layers.ConvTranspose3d(6, 4, (4, 1, 1), (2, 1, 1), (1, 0, 0), bias=False),
+             nn.ConvTranspose3d(6, 4, (4, 1, 1), (2, 1, 1), (1, 0, 0), bias=False)),
+    lambda: (layers.ConvTranspose3d(6, 4, (4, 1, 1), (1, 1, 1), (0, 0, 0), output_padding=0, dilation=(2, 1, 1)),
+             nn.ConvTranspose3d(6, 4, (4, 1, 1), (1, 1, 1), (0, 0, 0), output_padding=0, dilation=(2, 1, 1))),
 ])
-def test_channels_last_convs_compute_the_plain_conv(make):
+def test_cpu_conv_paths_compute_the_plain_conv(make):
     ours, plain = make()
     plain.load_state_dict(ours.state_dict())
     x = torch.randn(2, ours.in_channels, 4, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -163,3 +169,23 @@ def test_channels_last_convs_compute_the_plain_conv(make):
         (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
     torch.testing.assert_close(xs[0].grad, xs[1].grad, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ours.weight.grad, plain.weight.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("attention_after", [2, 4])  # 4: F-SA after the last module, which then concatenates
+@pytest.mark.parametrize("sn", [False, True])
+def test_rgb_conv_reads_the_last_streams_as_their_concatenation(attention_after, sn):
+    # the RGB conv takes the last module's streams apart (_rgb_from_streams); the video must still
+    # be the RGB conv of their concatenation, in values and in the RGB conv's gradients
+    torch.manual_seed(0)
+    g = Generator(tiny_spec(attention_after=attention_after, spectral_norm=sn)).eval()
+    video, feats = g(*_latents(2), return_features=True)
+    expected = torch.tanh(g.to_rgb(feats[-1].detach()))
+    torch.testing.assert_close(video, expected, atol=1e-5, rtol=1e-5)
+    weights = torch.randn(video.shape, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for out in (video, expected):
+        g.zero_grad()
+        (out * weights).sum().backward()
+        grads.append([p.grad.clone() for p in g.to_rgb.parameters()])
+    for ours, plain in zip(*grads):
+        torch.testing.assert_close(ours, plain, atol=1e-4, rtol=1e-4)

@@ -353,14 +353,13 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
                 wait += time.perf_counter() - t0
                 real = to_model_input(frames, dev)  # (B, 3, T, H, W) in [-1, 1]
 
-                # --- D_V + D_I step, G step
-                losses = gan_step(nets, real, labels.to(dev) if n_classes else None, run.gen, autocast,
-                                  step=run.step + 1)
+                # --- D_V + D_I step, G step (step ``nxt``, counted from 1)
+                nxt = run.step + 1
+                losses = gan_step(nets, real, labels.to(dev) if n_classes else None, run.gen, autocast, step=nxt)
                 # the finite check stays on the device; the host reads it (one sync) only before a log
                 # row, a checkpoint or the end — never a checkpoint of weights a NaN went through
                 ok = torch.stack([torch.isfinite(v).all() for v in losses.values()]).all()
-                bad_at = torch.where((bad_at < 0) & ~ok, run.step + 1, bad_at)
-                nxt = run.step + 1
+                bad_at = torch.where((bad_at < 0) & ~ok, nxt, bad_at)
                 due = nxt % tc.log_every == 0 or nxt % tc.ckpt_every == 0 or nxt >= tc.steps or stop["signal"] is not None
                 first = int(bad_at) if due else -1
                 bad, stopping = distributed.any_flag([first >= 0, stop["signal"] is not None], d)

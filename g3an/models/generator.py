@@ -140,7 +140,7 @@ def _rgb_from_streams(conv: nn.Conv3d, vm: torch.Tensor, a: torch.Tensor) -> tor
     and its 1×k×k kernel maps the appearance half, constant over T, to an output constant over T, so
     that half runs once per clip on (B, C_a, 1, H, W) and is broadcast. At width 1/8 and 64×64×16
     this last stage (add, concatenation, RGB conv, tanh; forward + backward) took 266 → 90 ms
-    (``/tmp/w/rgb_split.py``, AMD EPYC). vm (B, C_v, T, H, W), a (B, C_a, 1, H, W) → (B, 3, T, H, W)."""
+    (AMD EPYC; docs/what-we-tried.md). vm (B, C_v, T, H, W), a (B, C_a, 1, H, W) → (B, 3, T, H, W)."""
     assert conv.kernel_size[0] == 1 and conv.stride[0] == 1 and conv.padding[0] == 0, conv
     w, c = conv.weight, vm.shape[1]  # (3, C_v + C_a, 1, k, k), spectral norm applied when G has it
     if vm.device.type == "cpu":  # as layers.Conv3d: oneDNN's few-channel 3-D convs want channels-last

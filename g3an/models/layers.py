@@ -49,7 +49,7 @@ class ConvTranspose3d(_ChannelsLastOnCPU, nn.ConvTranspose3d):
     in space: G_M and the temporal half of G_V) runs as the same 2-D transposed conv over a
     (B, C, T, H·W) view, with no copy. oneDNN's 3-D kernels are slow at these shapes: G³_5's 16 → 4
     channel, 3×1×1 conv at 16×32×32, forward + backward, 107 ms (channels-last 3-D) or 67 ms
-    (contiguous) → 29 ms as 2-D, equal to float rounding (``/tmp/w/convs.py``, AMD EPYC)."""
+    (contiguous) → 29 ms as 2-D, equal to float rounding (AMD EPYC; docs/what-we-tried.md)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or not self._temporal_only():

@@ -125,14 +125,13 @@ def main() -> None:
                ("paper", 0.125, "fused", 1.0)]
     if not args.skip_paper:
         configs += [("paper", 1.0, "fused", 0.0)]
-    rows = []
+    rows = {}
     for preset, width, attention, r1_gamma in configs:
         steps = args.steps if width < 1 else 1
         out = subprocess.run([sys.executable, __file__, "--one", preset, str(width), attention, str(r1_gamma),
                               "--batch", str(args.batch), "--steps", str(steps)],
                              check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-        r = rows[-1]
+        r = rows[(preset, width, attention, r1_gamma)] = json.loads(out.strip().splitlines()[-1])
         print(f"{r['preset']:>6} width={r['width']:<6} attn={r['attention']:<8} R1 γ={r['r1_gamma']:<3} batch={r['batch']:>3}  "
               f"G fwd {r['g_forward_ms_per_clip']:7.1f} ms/clip  step {r['step_s']:7.2f} s "
               f"({r['clips_per_s']:6.2f} clips/s)  " + (
@@ -140,7 +139,7 @@ def main() -> None:
                   f"GFLOP/s = {r['achieved_gflops'] / r['matmul_gflops']:.2f} of a 2048² matmul ({r['matmul_gflops']:.0f})  "
                   if r["step_gflop"] is not None else "(FLOPs not counted with R1)  ") +
               f"peak RSS {r['peak_rss_mb']:7.0f} MB (model {r['model_peak_mb']:6.0f} MB)", flush=True)
-    fused, literal, r1 = rows[0], rows[1], rows[3]
+    fused, literal, r1 = (rows[("paper", 0.125, a, g)] for a, g in (("fused", 0.0), ("literal", 0.0), ("fused", 1.0)))
     print(f"demo width fused/literal: speed x{literal['step_s'] / fused['step_s']:.2f} (target >= 2), "
           f"peak memory x{fused['model_peak_mb'] / literal['model_peak_mb']:.2f} of literal (target <= 0.5)")
     print(f"demo width R1 γ=1 / none: step time x{r1['step_s'] / fused['step_s']:.2f}")

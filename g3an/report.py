@@ -235,6 +235,8 @@ def build_report(inputs: ReportInputs, cfg: Config, progress=None) -> str:
                          "losses", "loss"),
               _svg_chart(series, ["d_real", "d_fake"], "discriminator outputs", "mean D(x)"),
               _svg_chart(series, ["clips_per_s"], "training speed", "clips/s")]
+    if "r1_video" in series:  # logged on R1 steps only: absent when train.r1_gamma is 0
+        charts.insert(2, _svg_chart(series, ["r1_video", "r1_image"], "R1 penalty at real inputs", "‖∇ₓD‖²"))
     figures = []
     for i, f in enumerate(figures_index):
         figures.append({"name": f["name"], "title": f["title"], "seed": f["seed"],

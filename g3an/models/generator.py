@@ -29,7 +29,7 @@ from torch import nn
 from g3an.latent import Z_APPEARANCE, Z_MOTION
 from g3an.models.attention import FactorisedSelfAttention
 from g3an.models.g3 import DOUBLE, KEEP, KEEP1, PLUS1, PLUS3, START4, G3Module, Up, VideoMode
-from g3an.models.layers import assert_shape, channels, conv3d
+from g3an.models.layers import assert_shape, channels, conv3d, on_cpu_channels_last
 
 
 # per preset: (G_V channels after each module at width 1, temporal geometry of each module)
@@ -143,7 +143,5 @@ def _rgb_from_streams(conv: nn.Conv3d, vm: torch.Tensor, a: torch.Tensor) -> tor
     (AMD EPYC; docs/what-we-tried.md). vm (B, C_v, T, H, W), a (B, C_a, 1, H, W) → (B, 3, T, H, W)."""
     assert conv.kernel_size[0] == 1 and conv.stride[0] == 1 and conv.padding[0] == 0, conv
     w, c = conv.weight, vm.shape[1]  # (3, C_v + C_a, 1, k, k), spectral norm applied when G has it
-    if vm.device.type == "cpu":  # as layers.Conv3d: oneDNN's few-channel 3-D convs want channels-last
-        vm = vm.contiguous(memory_format=torch.channels_last_3d)
-    y = F.conv3d(vm, w[:, :c], conv.bias, conv.stride, conv.padding, conv.dilation).contiguous()
+    y = on_cpu_channels_last(lambda x: F.conv3d(x, w[:, :c], conv.bias, conv.stride, conv.padding, conv.dilation), vm)
     return y + F.conv3d(a, w[:, c:], None, conv.stride, conv.padding, conv.dilation)  # (B, 3, 1, H, W) over T

@@ -53,6 +53,7 @@ def test_dvc_plots_show_works_from_a_fresh_clone(project, tmp_path):
     assert "failed" not in (out.stdout + out.stderr).lower(), out.stdout + out.stderr
     page = (tmp_path / "plots" / "index.html").read_text()
     assert "loss_g_video" in page and "clips/s" in page and '"title": "y"' not in page
+    assert "r1_video" in page and "R1 penalty" in page  # the default trains with R1 (train.r1_gamma)
 
 
 def test_the_report_page_in_a_real_browser(project):
@@ -79,7 +80,7 @@ def test_the_report_page_in_a_real_browser(project):
         for stem, record in details["headline"].items():
             value = json.loads((project / "results" / "evaluate" / f"{stem}.json").read_text())[stem]
             assert float(cells[record]) == pytest.approx(value, rel=1e-3), (stem, cells[record], value)
-        assert len(browser.find_elements("css selector", ".charts svg")) == 3
+        assert len(browser.find_elements("css selector", ".charts svg")) == 4  # losses, D(x), R1, speed
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
         ARTIFACTS.mkdir(exist_ok=True)

@@ -181,6 +181,7 @@ class TrainConfig:
     loss: Literal["bce", "hinge"] = "bce"
     r1_gamma: float = 1.0  # R1 penalty on D_V and D_I at real inputs; 0 = none (the paper)
     r1_every: int = 1  # lazy R1: every r1_every-th step, weighted by r1_every
+    augment_translate: float = 0.0  # D sees every clip shifted by up to this fraction of its size; 0 = off (the paper)
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -202,6 +203,8 @@ class TrainConfig:
         _require(not (self.compile and self.r1_gamma > 0), "r1_gamma", self.r1_gamma,
                  "0 with train.compile=true (torch.compile has no double backward for R1's gradient penalty)")
         _require(0 <= self.ema_beta < 1, "ema_beta", self.ema_beta, "a number in [0, 1)")
+        _require(0 <= self.augment_translate < 0.5, "augment_translate", self.augment_translate,
+                 "a fraction in [0, 0.5) (0 = off)")
 
 
 @dataclass(frozen=True)

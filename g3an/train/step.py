@@ -12,6 +12,7 @@ from torch import nn
 
 from g3an.losses import d_loss, g_loss
 from g3an.sampling import pick_frames, sample_latents
+from g3an.train.augment import translate
 
 
 def unwrap(m: nn.Module) -> nn.Module:
@@ -32,6 +33,7 @@ class Nets:
     loss: str = "bce"
     r1_gamma: float = 0.0  # R1 penalty weight on D_V and D_I at real inputs; 0 = none (the paper)
     r1_every: int = 1  # lazy R1: the penalty, weighted by this interval, on every r1_every-th step only
+    augment_translate: float = 0.0  # both Ds see clips shifted by up to this fraction (augment.translate); 0 = off
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
@@ -59,6 +61,8 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
 
     with autocast():
         fake = nets.g(z_a, z_m, fake_labels)  # (B, 3, T, H, W)
+    # what both Ds see (D_I a frame of it): real and fake shifted alike when augment_translate > 0
+    real, fake = (translate(v, nets.augment_translate, gen) for v in (real, fake))
 
     # --- D step: real and fake through each discriminator separately, one backward for all four.
     # Neither D has batch statistics, so this equals one pass over cat([real, fake]); apart, R1's

@@ -182,6 +182,7 @@ class TrainConfig:
     r1_gamma: float = 1.0  # R1 penalty on D_V and D_I at real inputs; 0 = none (the paper)
     r1_every: int = 1  # lazy R1: every r1_every-th step, weighted by r1_every
     augment_translate: float = 0.0  # D sees every clip shifted by up to this fraction of its size; 0 = off (the paper)
+    zm_diversity: float = 0.0  # mode-seeking weight: clips sharing z_a and class should differ in motion; 0 = off
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -205,6 +206,7 @@ class TrainConfig:
         _require(0 <= self.ema_beta < 1, "ema_beta", self.ema_beta, "a number in [0, 1)")
         _require(0 <= self.augment_translate < 0.5, "augment_translate", self.augment_translate,
                  "a fraction in [0, 0.5) (0 = off)")
+        _require(self.zm_diversity >= 0, "zm_diversity", self.zm_diversity, "a number >= 0 (0 = off)")
 
 
 @dataclass(frozen=True)

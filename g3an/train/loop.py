@@ -213,7 +213,7 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
     if tc.compile:
         g_run, dv_run, di_run = (torch.compile(m) for m in (g_run, dv_run, di_run))
     return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss,
-                tc.r1_gamma, tc.r1_every, tc.augment_translate), autocast
+                tc.r1_gamma, tc.r1_every, tc.augment_translate, tc.zm_diversity), autocast
 
 
 class _Ticker:

@@ -34,6 +34,7 @@ class Nets:
     r1_gamma: float = 0.0  # R1 penalty weight on D_V and D_I at real inputs; 0 = none (the paper)
     r1_every: int = 1  # lazy R1: the penalty, weighted by this interval, on every r1_every-th step only
     augment_translate: float = 0.0  # both Ds see clips shifted by up to this fraction (augment.translate); 0 = off
+    zm_diversity: float = 0.0  # weight of the mode-seeking term on z_m (zm_spread); 0 = off (the paper)
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
@@ -47,6 +48,17 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def zm_spread(fake: torch.Tensor, z_m: torch.Tensor, pairs: int) -> torch.Tensor:
+    """Mode seeking on the motion code (Mao et al., 2019, MSGAN), on what moves: for the clip pairs
+    (i, i + pairs) that share z_a and class, the mean |difference| of the clips' motion (each clip
+    minus its mean over time, so a static change such as colour counts little) over the mean
+    |difference| of their z_m. fake (B, 3, T, H, W), z_m (B, 10, T_z) → a scalar."""
+    motion = (fake - fake.mean(2, keepdim=True)).float()  # (B, 3, T, H, W)
+    d_video = (motion[:pairs] - motion[pairs:2 * pairs]).abs().flatten(1).mean(1)  # (pairs,)
+    d_z = (z_m[:pairs] - z_m[pairs:2 * pairs]).abs().flatten(1).mean(1)
+    return (d_video / d_z).mean()
+
+
 def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen: torch.Generator,
              autocast=contextlib.nullcontext, step: int = 1) -> dict[str, torch.Tensor]:
     """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
@@ -54,6 +66,11 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     (plus ``r1_video``/``r1_image`` on R1 steps)."""
     b, t = real.shape[0], real.shape[2]
     z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device)
+    pairs = b // 2 if nets.zm_diversity > 0 else 0
+    if pairs:  # clip i + pairs repeats clip i's z_a and class with its own z_m: the pairs zm_spread compares
+        z_a = torch.cat([z_a[:pairs], z_a[:pairs], z_a[2 * pairs:]])
+        if fake_labels is not None:
+            fake_labels = torch.cat([fake_labels[:pairs], fake_labels[:pairs], fake_labels[2 * pairs:]])
     if not nets.n_classes:
         labels = None
     idx_real = torch.randint(t, (b,), generator=gen)  # D_I sees one random frame per clip
@@ -61,6 +78,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
 
     with autocast():
         fake = nets.g(z_a, z_m, fake_labels)  # (B, 3, T, H, W)
+    spread = zm_spread(fake, z_m, pairs) if pairs else None
     # what both Ds see (D_I a frame of it): real and fake shifted alike when augment_translate > 0
     real, fake = (translate(v, nets.augment_translate, gen) for v in (real, fake))
 
@@ -97,7 +115,11 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         loss_gv = g_loss(d_v(fake, fake_labels).float(), nets.loss)
         loss_gi = g_loss(d_i(pick_frames(fake, idx_fake), fake_labels).float(), nets.loss)
     nets.opt_g.zero_grad(set_to_none=True)
-    (loss_gv + loss_gi).backward()
+    loss_g = loss_gv + loss_gi
+    if spread is not None:  # MSGAN's mode-seeking term: large when z_m changes the clip's motion little
+        extra["zm_spread"] = spread
+        loss_g = loss_g + nets.zm_diversity / (spread + 1e-5)
+    loss_g.backward()
     nets.opt_g.step()
     _requires_grad(d_v, True), _requires_grad(d_i, True)
 

@@ -6,17 +6,22 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip install -q --disable-pip-version-check
+# torch comes through pip (which finds our disk's CPU build); the rest through uv, which fetches and
+# installs the ~100 packages dvc and the test extras need in parallel: 64 s → 9 s (AMD EPYC, 2026-11-30).
+# uv keeps the torch already there, as any torch >= 2.4 satisfies pyproject.toml.
+UV     ?= uv==0.13.9
+UV_PIP := $(BIN)/uv pip install -q --python $(BIN)/python
 
 .PHONY: install install-test run test bench
 
 $(BIN)/g3an-cli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) "$(TORCH)"
-	$(PIP) -e .
+	$(PIP) "$(TORCH)" "$(UV)"
+	$(UV_PIP) -e .
 	touch $@
 
 $(VENV)/.test-extras: $(BIN)/g3an-cli pyproject.toml
-	$(PIP) -e '.[test]'
+	$(UV_PIP) -e '.[test]'
 	touch $@
 
 install: $(BIN)/g3an-cli

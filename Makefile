@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip install -q --disable-pip-version-check
 # torch comes through pip (which finds our disk's CPU build); the rest through uv, which fetches and
-# installs the ~100 packages dvc and the test extras need in parallel: 64 s → 9 s (AMD EPYC, 2026-11-30).
+# installs the ~110 packages dvc and the test extras need in parallel: 64 s → 9 s (AMD EPYC, 2026-11-30).
 # uv keeps the torch already there, as any torch >= 2.4 satisfies pyproject.toml.
 UV     ?= uv==0.13.9
 UV_PIP := $(BIN)/uv pip install -q --python $(BIN)/python

@@ -63,7 +63,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
              autocast=contextlib.nullcontext, step: int = 1) -> dict[str, torch.Tensor]:
     """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
     from 1 (lazy R1 runs when it is a multiple of ``r1_every``). Returns detached losses and logits
-    (plus ``r1_video``/``r1_image`` on R1 steps)."""
+    (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``)."""
     b, t = real.shape[0], real.shape[2]
     z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device)
     pairs = b // 2 if nets.zm_diversity > 0 else 0

@@ -253,6 +253,36 @@ def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: in
     return sorted(folder.glob("*.tar"))
 
 
+def run_ddp_driver(shards: Path, out: Path, *extra: str, timeout: float = 300) -> tuple[list[dict], list[dict]]:
+    """Two real ranks under torchrun running tests/g3an/train/ddp_driver.py (``extra``: its
+    ``train__key=value`` overrides); returns each rank's record (steps, clips, videos seen) and its
+    final parameters ({net: {name: tensor}}, on the CPU)."""
+    import json
+    import subprocess
+    import sys
+
+    import torch
+
+    driver = ROOT / "tests" / "g3an" / "train" / "ddp_driver.py"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(driver), str(shards), str(out), *extra], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    states = [torch.load(out / f"rank{r}.pt", weights_only=True, map_location="cpu") for r in (0, 1)]
+    return records, states
+
+
+def assert_ranks_identical(states: list[dict], nets: Sequence[str]) -> None:
+    """Every parameter of each named net equal, to the bit, on both ranks."""
+    import torch
+
+    s0, s1 = states
+    for net in nets:
+        assert s0[net]
+        for k in s0[net]:
+            assert torch.equal(s0[net][k], s1[net][k]), f"{net}.{k} differs between ranks"
+
+
 def env_without(*names: str) -> dict:
     return {k: v for k, v in os.environ.items() if k not in names}
 

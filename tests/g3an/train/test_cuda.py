@@ -3,10 +3,6 @@ They run only where CUDA exists (a GPU machine); everywhere else they are skippe
 so the paths are not dead code the day a GPU is there."""
 
 import copy
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +11,7 @@ from g3an.config import LoaderConfig, ModelConfig
 from g3an.models.build import build_models, load_generator
 from g3an.train.loop import fit
 from g3an.train.step import Nets, gan_step, make_optimizers
-from tests.helpers import make_index_shards, tiny_config
+from tests.helpers import assert_ranks_identical, make_index_shards, run_ddp_driver, tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: these run on a GPU machine")
 
@@ -61,15 +57,6 @@ def test_one_float32_step_on_cuda_matches_the_cpu_step():
 def test_two_rank_ddp_on_nccl_keeps_the_ranks_identical(tmp_path):
     shards = tmp_path / "shards"
     make_index_shards(shards / "train", videos=16, frames=40, size=32, per_shard=4)
-    out = tmp_path / "run"
-    driver = Path(__file__).with_name("ddp_driver.py")
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(driver), str(shards), str(out), "train__device=cuda"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r0, r1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
+    (r0, r1), states = run_ddp_driver(shards, tmp_path / "run", "train__device=cuda", timeout=600)
     assert r0["step"] == r1["step"] == 6 and not set(r0["seen"]) & set(r1["seen"])
-    s0, s1 = (torch.load(out / f"rank{r}.pt", weights_only=True, map_location="cpu") for r in (0, 1))
-    for net in ("g", "d_v", "d_i"):
-        for k in s0[net]:
-            assert torch.equal(s0[net][k], s1[net][k]), f"{net}.{k} differs between ranks"
+    assert_ranks_identical(states, ("g", "d_v", "d_i"))

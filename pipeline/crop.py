@@ -109,6 +109,21 @@ def face_box(frames: Sequence[np.ndarray], detector: Optional[Detector], margin:
     return square_box(x + bw / 2, y + bh / 2, max(bw, bh) * (1 + margin), w, h), True
 
 
+def point_in_crop(x: float, y: float, width: int, height: int, size: int,
+                  box: Optional[Box] = None) -> tuple[float, float]:
+    """Where the point (x, y) of a width×height source frame (pixel-centre coordinates, as OpenCV
+    draws) lands in the size×size output frame, as fractions of its side (0–1 inside it; pixel
+    ``floor(u·size)``): after the resize + centre crop, or after ``crop_resize`` to a face ``box``."""
+    if box is None:
+        sw, sh = scaled_size(size)
+        x0, y0 = (sw - size) // 2, (sh - size) // 2  # as center_crop cuts
+        xs, ys = (x + 0.5) * sw / width - x0, (y + 0.5) * sh / height - y0
+    else:
+        bx0, by0, bx1, by1 = box
+        xs, ys = (x - bx0 + 0.5) * size / (bx1 - bx0), (y - by0 + 0.5) * size / (by1 - by0)
+    return xs / size, ys / size
+
+
 def crop_resize(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
     x0, y0, x1, y1 = box
     return cv2.resize(frame[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)

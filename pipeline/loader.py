@@ -11,7 +11,8 @@ and refuses a split where none fits.
 
 Batches are uint8 ``(B, T, H, W, 3)`` tensors plus int64 labels (−1 when unlabelled) — shape (B,),
 or (B, 1 + K) when ``meta_labels`` asks for K more per-video labels (e.g. the synthetic set's
-appearance factors, or the subject), each mapped through its vocabulary (−1 if absent); they cross
+appearance factors, or the subject), each mapped through its vocabulary (−1 if absent), and two more
+per clip with ``track_grid`` (where the object is in the clip's first and last frame); they cross
 the DataLoader's worker pipes as uint8 and become float in the consumer (``to_model_input``).
 
 Streams are endless and split into **segments** of a fixed number of batches: segment ``s`` of a
@@ -58,6 +59,13 @@ def clip_indices(n: int, length: int, steps: Sequence[int], rng: random.Random) 
     return start + step * np.arange(length)
 
 
+def track_cell(point: Sequence[float], grid: int) -> int:
+    """The cell (row-major) of a grid × grid division of the frame that holds ``point`` = (u, v), as
+    fractions of the frame's side; a point outside the frame counts in the nearest edge cell."""
+    col, row = (min(grid - 1, max(0, int(c * grid))) for c in point[:2])
+    return row * grid + col
+
+
 def decode_sample(sample: dict) -> tuple[np.ndarray, dict]:
     """A raw shard sample → (frames (N, H, W, 3) uint8, metadata)."""
     return wds.autodecode.npy_loads(sample["frames.npy"]), wds.autodecode.json.loads(sample["json"])
@@ -72,11 +80,14 @@ class ClipStream(IterableDataset):
     """Endless batches of clips for the current ``segment`` (set it before iterating)."""
 
     def __init__(self, shards: Sequence[str], loader: LoaderConfig, seed: int = 0,
-                 meta_labels: Sequence[tuple[str, Sequence[str]]] = ()):
+                 meta_labels: Sequence[tuple[str, Sequence[str]]] = (), track_grid: int = 0):
         """Clips as ``loader`` says (clip length, frame steps, batch size, shuffle buffer, shard mode);
-        change one setting for one use with ``dataclasses.replace(cfg.loader, batch_size=32)``."""
+        change one setting for one use with ``dataclasses.replace(cfg.loader, batch_size=32)``.
+        ``track_grid`` > 0 appends two labels per clip: the cell of a ``track_grid``² grid that holds the
+        object in the clip's first and in its last frame (``track_cell``; −1 without a track)."""
         super().__init__()
         self.meta_labels = [(key, {v: i for i, v in enumerate(vocab)}) for key, vocab in meta_labels]
+        self.track_grid = track_grid
         self.shards = list(shards)
         self.clip_length, self.frame_steps = loader.clip_length, tuple(loader.frame_steps)
         self.batch_size, self.shuffle_buffer = loader.batch_size, loader.shuffle_buffer
@@ -125,8 +136,11 @@ class ClipStream(IterableDataset):
             clips += 1
             batch_frames.append(frames[idx])
             label = int(meta.get("label_index", -1))
-            if self.meta_labels:
+            if self.meta_labels or self.track_grid:
                 label = [label] + [vocab.get(str(meta.get(key)), -1) for key, vocab in self.meta_labels]
+            if self.track_grid:
+                track = meta.get("track")
+                label += [track_cell(track[i], self.track_grid) if track else -1 for i in (idx[0], idx[-1])]
             batch_labels.append(label)
             if len(batch_frames) == self.batch_size:
                 yield torch.from_numpy(np.stack(batch_frames)), torch.tensor(batch_labels, dtype=torch.int64)

@@ -2,6 +2,7 @@
 
 ``<shards>/<split>/manifest.json`` records the data set, its classes (the label vocabulary), its
 appearance ``factors`` (``[name, vocabulary]`` pairs from the source's ground truth; empty for real sets),
+whether every video carries its object's per-frame position (``tracked``: the synthetic set),
 counts per class and subject, the shards written, the videos skipped and the params used.
 ``read_manifest`` checks the keys downstream code relies on, so a broken file is a one-line error.
 """
@@ -34,6 +35,7 @@ def build_manifest(split: str, source, entries: Sequence[dict], shards: list[dic
         "factors": [[name, list(vocab)] for name, vocab in source.factors.items()],  # a list: keeps the order
         "per_class": dict(sorted(collections.Counter(str(e["label"]) for e in entries).items())),
         "per_subject": dict(sorted(collections.Counter(e["subject"] for e in entries).items())),
+        "tracked": bool(entries) and all("track" in e for e in entries),  # every video has its object's track
         "shards": shards, "params": params, "skipped": list(skipped),
     }
 

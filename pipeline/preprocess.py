@@ -24,7 +24,7 @@ import numpy as np
 from g3an.config import PreprocessConfig
 from g3an.errors import UserError
 from g3an.fsutil import staged_dir, write_json_atomic
-from pipeline.crop import center_crop, crop_resize, face_box, load_detector, scaled_size
+from pipeline.crop import center_crop, crop_resize, face_box, load_detector, point_in_crop, scaled_size
 from pipeline.manifest import build_manifest
 from pipeline.shards import ShardSetWriter
 from pipeline.sources.base import Skipped, Source, VideoRecord
@@ -70,6 +70,19 @@ def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, d
         extra = {"crop_box": list(box), "face_found": found}
         out = [crop_resize(f, box, opt.size) for f in head] + [crop_resize(f, box, opt.size) for f in frames]
     return np.stack(out), extra
+
+
+def map_track(meta: dict, frames: int, size: int, box=None) -> dict:
+    """A source's per-frame object centre (``track_px``, pixels of a ``frame_size`` source frame) →
+    ``track``: per stored frame, (u, v) as fractions of the stored frame's side (``point_in_crop``).
+    Metadata without a track is returned as it is."""
+    if "track_px" not in meta:
+        return meta
+    meta = dict(meta)
+    width, height = meta.pop("frame_size")
+    meta["track"] = [[round(c, 4) for c in point_in_crop(x, y, width, height, size, box)]
+                     for x, y in meta.pop("track_px")[:frames]]
+    return meta
 
 
 def _work(args) -> tuple[Optional[np.ndarray], dict, Optional[str]]:
@@ -171,10 +184,12 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
                 skipped_by_split[split].append(Skipped(record.path, error))
                 log.warning("skipped %s: %s", _relative(record.path, raw_root), error)
             else:
+                box = extra.get("crop_box")
                 meta = {"id": record.id, "subject": record.subject, "label": record.label,
                         "label_index": source.classes.index(record.label) if record.label in source.classes else -1,
                         "fps": record.fps, "frames": int(frames.shape[0]), "size": prep.size, "split": split,
-                        "source_path": _relative(record.path, raw_root), **record.meta, **extra}
+                        "source_path": _relative(record.path, raw_root),
+                        **map_track(record.meta, frames.shape[0], prep.size, box), **extra}
                 writers[split].write(record.id, frames, meta)
                 entries[split].append(meta)
             if progress:

@@ -17,7 +17,7 @@ log = logging.getLogger("g3an.evaluator")
 def main(shards: Optional[str], out: Optional[str], metrics: Optional[str], params: str,
          overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
-    from g3an.metrics.evaluator import save_evaluator, split_accuracy, train_evaluator
+    from g3an.metrics.evaluator import WHERE_HEADS, save_evaluator, split_accuracy, train_evaluator
     from pipeline.manifest import read_manifest
 
     shard_dir = Path(shards or default_path(cfg, "shards"))
@@ -34,10 +34,11 @@ def main(shards: Optional[str], out: Optional[str], metrics: Optional[str], para
         info["test_accuracy"] = accuracy
         save_evaluator(out_path, model, info)
     chance = {"motion": 1 / max(1, len(manifest["classes"])),
-              **{k: 1 / len(v) for k, v in info["heads"]}}
+              **{k: 1 / len(v) for k, v in info["heads"]},
+              **{k: 1 / model.track_grid ** 2 for k in (WHERE_HEADS if model.track_grid else ())}}
     # the declared metric: motion accuracy beside its chance level; every head in the sidecar
     write_json_atomic(metrics_path, {"judge_motion": short(accuracy["motion"]), "chance": short(chance["motion"])})
     write_json_atomic(metrics_path.parent / "details.json",
                       {"test_accuracy": accuracy, "chance": chance, "steps": e.evaluator_steps,
-                       "final_loss": round(info["final_loss"], 5), "heads": [k for k, _ in info["heads"]]})
+                       "final_loss": round(info["final_loss"], 5), "heads": [k for k, _ in info["heads"]] + [k for k in (WHERE_HEADS if model.track_grid else ())]})
     log.info("evaluator test accuracy: %s", ", ".join(f"{k} {v} (chance {chance[k]:.3f})" for k, v in accuracy.items()))

@@ -13,6 +13,14 @@ and a motion class M for each. Scores are fractions in [0, 1]:
   other original — a generator whose outputs all look alike scores 0, not 1.
 ``disentanglement`` = mean(app_kept·app_varies, motion_kept·motion_varies, switch): each pair of
 "kept" and "varies" only counts together, so ignoring an input cannot score well.
+
+The class decides most of a clip's motion, so "motion varies" above mostly measures the label. What
+z_m itself controls is read on **path grids** (``path_latents``): 4 × 4 videos G(z_a_i, z_m_j, c) of
+one class c per set, and the judge's where head gives each video's path P — the grid cells holding
+the object in its first and last frame (synthetic set only):
+
+- ``path_varies``: P(v_ij) ≠ P(v_ij′) — within a class, z_m moves the object elsewhere;
+- ``path_kept``: P(v_ij) = P(v_i′j) — the path survives a change of appearance.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ NOTES = {"app_kept": "appearance unchanged when only z_m changes (higher = bette
          "motion_kept": "motion unchanged when only z_a changes (higher = better)",
          "motion_varies": "motion changes with z_m / the class (higher = better)",
          "switch": "C.4: swapping z_m keeps the appearance and takes the other motion (higher = better)",
-         "disentanglement": "mean of app kept×varies, motion kept×varies and switch (higher = better)"}
+         "disentanglement": "mean of app kept×varies, motion kept×varies and switch (higher = better)",
+         "path_varies": "within one class, z_m changes where the object starts or ends (higher = better)",
+         "path_kept": "the object's start and end cells unchanged when only z_a changes (higher = better)"}
 
 
 def grid_latents(n_sets: int, n_classes: int, latent_length: int, gen: torch.Generator):
@@ -44,6 +54,24 @@ def grid_latents(n_sets: int, n_classes: int, latent_length: int, gen: torch.Gen
         classes = torch.stack([torch.randperm(max(n_classes, GRID), generator=gen)[:GRID] % n_classes
                                for _ in range(n_sets)])
     return z_a, z_m, classes
+
+
+def path_latents(n_sets: int, n_classes: int, latent_length: int, gen: torch.Generator):
+    """As ``grid_latents``, but each set's four columns share one class (classes (S, 4) or None), so
+    that within a row only z_m changes."""
+    z_a = torch.randn(n_sets, GRID, Z_APPEARANCE, generator=gen)
+    z_m = torch.randn(n_sets, GRID, Z_MOTION, latent_length, generator=gen)
+    classes = None
+    if n_classes:
+        classes = (torch.arange(n_sets) % n_classes)[torch.randperm(n_sets, generator=gen)][:, None].expand(-1, GRID)
+    return z_a, z_m, classes
+
+
+def path_scores(path: np.ndarray) -> dict:
+    """path: (S, 4, 4) integer path codes of v_ij (from ``path_latents``)."""
+    varies = [p[i, j] != p[i, j2] for p in path for i in range(GRID) for j, j2 in itertools.combinations(range(GRID), 2)]
+    kept = [p[i, j] == p[i2, j] for p in path for j in range(GRID) for i, i2 in itertools.combinations(range(GRID), 2)]
+    return {"path_varies": float(np.mean(varies)), "path_kept": float(np.mean(kept))}
 
 
 def expand(z_a, z_m, classes):

@@ -23,7 +23,7 @@ from g3an.config import SYNTHETIC_ACTIONS, Config, LoaderConfig
 from g3an.errors import UserError
 from g3an.fsutil import sha256_of
 from g3an.metrics import METRICS, acd, disentangle, register
-from g3an.metrics.evaluator import load_evaluator, predict
+from g3an.metrics.evaluator import WHERE_HEADS, load_evaluator, predict
 from g3an.metrics.frechet import frechet_distance, statistics
 from g3an.models.build import load_generator
 from g3an.persistence import load_artifact, save_artifact
@@ -59,7 +59,7 @@ def _entropies(probs: torch.Tensor) -> tuple[float, float]:
 
 @torch.no_grad()
 def _run_evaluator(evaluator, videos: torch.Tensor, batch: int) -> dict:
-    out = {"feature": [], "motion_probs": [], "frame_embedding": [], "appearance": {}}
+    out = {"feature": [], "motion_probs": [], "frame_embedding": [], "appearance": {}, "where": []}
     for i in range(0, videos.shape[0], batch):
         p = predict(evaluator, videos[i:i + batch])
         out["feature"].append(p["feature"])
@@ -67,9 +67,12 @@ def _run_evaluator(evaluator, videos: torch.Tensor, batch: int) -> dict:
         out["frame_embedding"].append(p["frame_embedding"])
         for k, v in p["appearance"].items():
             out["appearance"].setdefault(k, []).append(v)
+        if p["where"] is not None:
+            out["where"].append(p["where"])  # (b, 2)
     return {"feature": torch.cat(out["feature"]), "motion_probs": torch.cat(out["motion_probs"]),
             "frame_embedding": torch.cat(out["frame_embedding"]),
-            "appearance": {k: torch.cat(v) for k, v in out["appearance"].items()}}
+            "appearance": {k: torch.cat(v) for k, v in out["appearance"].items()},
+            "where": torch.cat(out["where"]) if out["where"] else None}
 
 
 def _summary(videos_uint8: np.ndarray, ev: dict, labels: Optional[torch.Tensor]) -> dict:
@@ -176,21 +179,50 @@ def disentanglement_scores(ctx: Context, g: torch.nn.Module) -> dict:
     return disentangle.scores(app, mot, None if classes is None else classes.numpy())
 
 
+def path_scores(ctx: Context, g: torch.nn.Module) -> dict:
+    """``path_varies`` / ``path_kept`` on one-class 4 × 4 grids, from the judge's where head."""
+    cfg = ctx.cfg
+    gen = torch.Generator().manual_seed(cfg.eval.seed + 2)
+    z_a, z_m, classes = disentangle.path_latents(cfg.eval.disentangle_sets, ctx.n_classes, ctx.latent_length, gen)
+    where = _run_evaluator(ctx.evaluator, generate(g, *disentangle.expand(z_a, z_m, classes), cfg.eval.batch),
+                           cfg.eval.batch)["where"]  # (S·16, 2): the cells of the first and the last frame
+    codes = where[:, 0] * ctx.evaluator.track_grid ** 2 + where[:, 1]
+    return disentangle.path_scores(codes.reshape(cfg.eval.disentangle_sets, disentangle.GRID, disentangle.GRID).numpy())
+
+
+def _oracle(ctx: Context) -> Optional[torch.nn.Module]:
+    """The synthetic renderer as a generator, where it can stand in for this run's data and classes."""
+    if ctx.extra.get("dataset") == "synthetic" and ctx.n_classes and set(ctx.classes) <= set(SYNTHETIC_ACTIONS):
+        from g3an.metrics.oracle import RendererGenerator
+
+        return RendererGenerator(ctx.classes, ctx.protocol["resolution"], ctx.protocol["clip_length"])
+    return None
+
+
+def _dis_records(ctx: Context, scores: dict, oracle: dict, **extra) -> dict:
+    t, n = ctx.protocol["clip_length"], 16 * ctx.cfg.eval.disentangle_sets
+    return {f"dis_{k}_{t}f": _record(ctx, v, n_fake=n, n_real=0, note=disentangle.NOTES[k], **extra,
+                                     **({"oracle": oracle[k]} if oracle else {})) for k, v in scores.items()}
+
+
 @register("disentanglement")
 def disentanglement_metrics(ctx: Context) -> dict:
     """On the synthetic set the renderer itself (the oracle) is scored too: the ceiling the
     evaluator allows, to read the model's scores against."""
-    s = disentanglement_scores(ctx, ctx.g)
-    oracle = {}
-    if ctx.extra.get("dataset") == "synthetic" and ctx.n_classes and set(ctx.classes) <= set(SYNTHETIC_ACTIONS):
-        from g3an.metrics.oracle import RendererGenerator
+    oracle = _oracle(ctx)
+    return _dis_records(ctx, disentanglement_scores(ctx, ctx.g),
+                        disentanglement_scores(ctx, oracle) if oracle is not None else {},
+                        appearance_heads="+".join(h for h, _ in ctx.heads))
 
-        oracle = disentanglement_scores(ctx, RendererGenerator(ctx.classes, ctx.protocol["resolution"],
-                                                               ctx.protocol["clip_length"]))
-    t, n = ctx.protocol["clip_length"], 16 * ctx.cfg.eval.disentangle_sets
-    heads = "+".join(h for h, _ in ctx.heads)
-    return {f"dis_{k}_{t}f": _record(ctx, v, n_fake=n, n_real=0, appearance_heads=heads, note=disentangle.NOTES[k],
-                                     **({"oracle": oracle[k]} if oracle else {})) for k, v in s.items()}
+
+@register("path")
+def path_metrics(ctx: Context) -> dict:
+    """Only with a judge whose where head reads the object's cell well (``readable_where``)."""
+    if not ctx.extra.get("where_readable"):
+        return {}
+    oracle = _oracle(ctx)
+    return _dis_records(ctx, path_scores(ctx, ctx.g), path_scores(ctx, oracle) if oracle is not None else {},
+                        grid=f"{ctx.evaluator.track_grid}x{ctx.evaluator.track_grid}")
 
 
 def judge_warning(info: dict, n_classes: int) -> Optional[str]:
@@ -214,6 +246,14 @@ def readable_heads(blob: dict) -> list[tuple[str, int]]:
     return readable or heads
 
 
+def readable_where(blob: dict) -> bool:
+    """Whether the judge has a where head that reads the object's cell, first and last frame, at least
+    halfway from chance to 1 on the test split (else the path scores would be noise)."""
+    grid = blob["config"].get("track_grid", 0)
+    acc = blob["info"].get("test_accuracy") or {}
+    return bool(grid) and all((acc.get(k) or 0) >= (1 / grid ** 2 + 1) / 2 for k in WHERE_HEADS)
+
+
 def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Path, cache_dir: Path,
              progress: Optional[Callable[[str], None]] = None) -> dict:
     say = progress or (lambda msg: None)
@@ -235,7 +275,7 @@ def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Pa
                 "extractor": f"g3an evaluator {sha256_of(evaluator_path)[:16]}"}
     ctx = Context(cfg, protocol, export["classes"], export["n_classes"], readable_heads(blob),
                   real={}, g=g, evaluator=evaluator, latent_length=tz,
-                  extra={"dataset": export["config"]["base"]["dataset"]})
+                  extra={"dataset": export["config"]["base"]["dataset"], "where_readable": readable_where(blob)})
     say("real statistics")
     ctx.real, hit = real_statistics(ctx, shards, cache_dir, protocol["extractor"])
     log.info("real-data statistics: %s", "cache hit" if hit else "computed and cached")

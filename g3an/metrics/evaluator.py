@@ -6,7 +6,11 @@ heads** classify every frame from it: the ground-truth factors the manifest list
 shape, colour, size, background), on real sets the training subject. Appearance is predicted per
 frame and averaged, so it cannot lean on motion. A 3D-conv motion branch over the frames and their
 temporal differences, at half resolution, gives the **video feature** (the space of ``fd_cls*``)
-and the motion/class logits (UvA-NEMO's motion head is its deliberate/spontaneous label).
+and the motion/class logits (UvA-NEMO's motion head is its deliberate/spontaneous label). On data
+whose videos carry the object's track (the synthetic set), the **where head** reads the per-frame
+encoder's last map, unpooled, of a clip's first and last frame: which cell of a 3 × 3 grid holds the
+object. That is where z_m's motion within a class shows (start, offset, speed, phase), which the
+class head cannot see.
 """
 
 from __future__ import annotations
@@ -43,22 +47,27 @@ class _GlobalPool(nn.Module):
         return torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=1)
 
 
-ARCH = "g3an-judge-2"  # bumped whenever the layers change: an older file is refused with the fix
+ARCH = "g3an-judge-3"  # bumped whenever the layers change: an older file is refused with the fix
+TRACK_GRID = 3  # the position heads: which cell of a 3 × 3 grid holds the object
 
 
 class Evaluator(nn.Module):
     def __init__(self, size: int, n_motion: int, heads: list[tuple[str, int]], width: int = 32,
-                 train_frames: int = 4):
+                 train_frames: int = 4, track_grid: int = 0):
         super().__init__()
-        self.train_frames = train_frames
+        self.train_frames, self.track_grid = train_frames, track_grid
         self.config = {"arch": ARCH, "size": size, "n_motion": n_motion, "heads": [list(h) for h in heads],
-                       "width": width, "train_frames": train_frames}
+                       "width": width, "train_frames": train_frames, "track_grid": track_grid}
         layers, cin, s = [], 3, size
         for i, cout in enumerate((width, 2 * width, 4 * width, 4 * width)):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1)] + ([nn.BatchNorm2d(cout)] if i else []) + [nn.LeakyReLU(0.2)]
             cin, s = cout, s // 2
+        self.frame_maps = nn.Sequential(*layers)  # (N, 4w, S/16, S/16)
         # appearance is position-free: pool the last map globally (mean and max), then embed
-        self.frames = nn.Sequential(*layers, _GlobalPool(), nn.Linear(2 * cin, EMBED), nn.LeakyReLU(0.2))
+        self.frames = nn.Sequential(_GlobalPool(), nn.Linear(2 * cin, EMBED), nn.LeakyReLU(0.2))
+        # position is not: the **where** head reads the whole last map of one frame (the clip's first
+        # and last frames, on data whose manifest is ``tracked``: the object's cell of a grid²)
+        self.where = nn.Linear(cin * s * s, track_grid ** 2) if track_grid else None
         # motion branch, at half resolution: frames and their temporal differences (6 channels) through
         # 3D convs; each channel's map is max-pooled over space (a moving edge is a small part of
         # the frame: a mean would dilute it) and mean-pooled over time, beside its plain mean
@@ -72,38 +81,58 @@ class Evaluator(nn.Module):
         self.appearance = nn.ModuleDict({name: nn.Linear(EMBED, n) for name, n in heads})
 
     def forward(self, video: torch.Tensor) -> dict:
-        """video (B, 3, T, H, W) in [-1, 1]. In training, appearance sees ``train_frames`` random frames
-        per clip (it is per frame anyway; 4× less work); in eval mode every frame."""
+        """video (B, 3, T, H, W) in [-1, 1]. In training, appearance sees ``train_frames`` frames per
+        clip (it is per frame anyway; 4× less work): random ones, and with the where head the first
+        and the last among them; in eval mode every frame."""
         b, _, t, h, w = video.shape
         shown = video
         if self.training and 0 < self.train_frames < t:
-            shown = video[:, :, torch.randperm(t)[:self.train_frames].sort().values]
+            if self.where is None:
+                pick = torch.randperm(t)[:self.train_frames].sort().values
+            else:  # the ends, which the where head reads, and random frames between them
+                middle = torch.randperm(t - 2)[:max(0, self.train_frames - 2)].sort().values + 1
+                pick = torch.cat([torch.tensor([0]), middle, torch.tensor([t - 1])])
+            shown = video[:, :, pick]
         n = shown.shape[2]
-        emb = self.frames(shown.transpose(1, 2).reshape(b * n, 3, h, w)).reshape(b, n, EMBED)  # (B, n, E)
+        maps = self.frame_maps(shown.transpose(1, 2).reshape(b * n, 3, h, w))  # (B·n, C, s, s)
+        emb = self.frames(maps).reshape(b, n, EMBED)  # (B, n, E)
+        where = None
+        if self.where is not None:
+            ends = maps.reshape(b, n, -1)[:, [0, n - 1]]  # (B, 2, C·s·s): the first and the last frame
+            where = self.where(ends)  # (B, 2, cells)
         half = F.avg_pool3d(video, (1, 2, 2))  # (B, 3, T, H/2, W/2)
         moving = torch.cat([half[:, :, 1:], half[:, :, 1:] - half[:, :, :-1]], 1)  # (B, 6, T-1, H/2, W/2)
         maps = self.temporal(moving)  # (B, F/2, t', h', w')
         feat = torch.cat([maps.mean((2, 3, 4)), maps.amax((3, 4)).mean(2)], 1)  # (B, F)
         return {"frame_embedding": emb, "feature": feat, "motion": self.motion(feat),
-                "appearance": {k: head(emb) for k, head in self.appearance.items()}}  # (B, n, n_k)
+                "appearance": {k: head(emb) for k, head in self.appearance.items()},  # (B, n, n_k)
+                "where": where}
 
 
 def _loss(out: dict, labels: torch.Tensor) -> torch.Tensor:
-    """labels (B, 1 + K): motion class, then one label per appearance head (−1 = unknown)."""
+    """labels (B, 1 + K [+ 2]): motion class, one label per appearance head, then with the where head
+    the object's cell in the first and the last frame (−1 = unknown)."""
     loss = F.cross_entropy(out["motion"], labels[:, 0], ignore_index=-1) if (labels[:, 0] >= 0).any() else 0.0
     for k, (name, logits) in enumerate(out["appearance"].items(), start=1):
         target = labels[:, k][:, None].expand(-1, logits.shape[1])
         if (target >= 0).any():
             loss = loss + F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-1)
+    if out["where"] is not None and (labels[:, -2:] >= 0).any():
+        loss = loss + F.cross_entropy(out["where"].flatten(0, 1), labels[:, -2:].flatten(), ignore_index=-1)
     return loss
 
 
 def predict(model: Evaluator, video: torch.Tensor) -> dict:
-    """Discrete predictions: motion (B,), appearance {head: (B,)} from frame-averaged logits."""
+    """Discrete predictions: motion (B,), appearance {head: (B,)} from frame-averaged logits, and with
+    the where head ``where`` (B, 2): the object's cell in the first and the last frame."""
     out = model(video)
     return {**out, "motion_logits": out["motion"], "motion": out["motion"].argmax(1),
             "motion_probs": out["motion"].softmax(1),
-            "appearance": {k: v.mean(1).argmax(1) for k, v in out["appearance"].items()}}
+            "appearance": {k: v.mean(1).argmax(1) for k, v in out["appearance"].items()},
+            "where": None if out["where"] is None else out["where"].argmax(2)}
+
+
+WHERE_HEADS = ("where_first", "where_last")  # their names in the judge's test accuracy
 
 
 def train_evaluator(shards: Path, manifest: dict, ev: EvalConfig, loader: LoaderConfig,
@@ -112,11 +141,12 @@ def train_evaluator(shards: Path, manifest: dict, ev: EvalConfig, loader: Loader
     heads = appearance_heads(manifest)
     plan = clip_plan(manifest, loader)  # refuses clips no video can give
     torch.manual_seed(ev.seed)
+    grid = TRACK_GRID if manifest.get("tracked") else 0
     model = Evaluator(manifest["resolution"][0], len(manifest["classes"]), [(k, len(v)) for k, v in heads],
-                      ev.evaluator_width)
+                      ev.evaluator_width, track_grid=grid)
     opt = torch.optim.Adam(model.parameters(), lr=ev.evaluator_lr)
     stream = ClipStream(verified_shards(shards, "train"), replace(loader, batch_size=ev.evaluator_batch), ev.seed,
-                        meta_labels=heads)
+                        meta_labels=heads, track_grid=grid)
     model.train()
     loss_value, steps = float("nan"), ev.evaluator_steps
     for step, (frames, labels) in enumerate(ClipLoader(stream, steps, loader.workers).segment(0), start=1):
@@ -136,7 +166,7 @@ def train_evaluator(shards: Path, manifest: dict, ev: EvalConfig, loader: Loader
 def split_accuracy(model: Evaluator, shards: Path, heads, ev: EvalConfig, loader: LoaderConfig) -> dict:
     """Accuracy of every head on ``ev.n_real`` clips of the test split (video-level)."""
     stream = ClipStream(verified_shards(shards, "test"), replace(loader, batch_size=ev.batch), ev.seed,
-                        meta_labels=heads)
+                        meta_labels=heads, track_grid=model.track_grid)
     hits: dict[str, list] = {"motion": []}
     for frames, labels in ClipLoader(stream, max(1, -(-ev.n_real // ev.batch)), 0).segment(0):
         p = predict(model, to_model_input(frames))
@@ -144,6 +174,10 @@ def split_accuracy(model: Evaluator, shards: Path, heads, ev: EvalConfig, loader
         for k, (name, _) in enumerate(heads, start=1):
             ok = labels[:, k] >= 0
             hits.setdefault(name, []).append(p["appearance"][name][ok] == labels[:, k][ok])
+        if p["where"] is not None:
+            for end, name in enumerate(WHERE_HEADS):
+                truth = labels[:, -2 + end]
+                hits.setdefault(name, []).append(p["where"][truth >= 0, end] == truth[truth >= 0])
     return {k: round(float(torch.cat(v).float().mean()), 4) if torch.cat(v).numel() else None for k, v in hits.items()}
 
 
@@ -159,7 +193,8 @@ def load_evaluator(path: Path) -> tuple[Evaluator, dict]:
     if c.get("arch") != ARCH:
         raise UserError(f"{path}: a judge from an older g3an (layers {c.get('arch', 'g3an-judge-1')}, this "
                         f"version reads {ARCH}); retrain it with `dvc repro train-evaluator`")
-    model = Evaluator(c["size"], c["n_motion"], [tuple(h) for h in c["heads"]], c["width"], c["train_frames"])
+    model = Evaluator(c["size"], c["n_motion"], [tuple(h) for h in c["heads"]], c["width"], c["train_frames"],
+                      c["track_grid"])
     model.load_state_dict(blob["state"])
     return model.eval(), blob
 

@@ -167,9 +167,14 @@ class SyntheticSource(WeizmannSource):
         self.classes = actions  # an instance attribute: the run's own action list
 
     def sidecar(self, path: Path) -> dict:
-        """Ground-truth appearance factors (not the trajectory) go into each sample's metadata."""
+        """Ground truth for each sample's metadata: the appearance factors, and the object's centre
+        per frame (``track_px``, source pixels of a ``frame_size`` frame), which preprocessing maps
+        into the stored frames' coordinates (``track``) for the judge's position heads."""
         side = path.with_suffix(".json")
         if not side.exists():
             return {}
         truth = json.loads(side.read_text())
-        return {k: truth[k] for k in FACTORS if k in truth}
+        meta = {k: truth[k] for k in FACTORS if k in truth}
+        if "trajectory" in truth:
+            meta.update(track_px=[p[:2] for p in truth["trajectory"]], frame_size=[truth["width"], truth["height"]])
+        return meta

@@ -58,6 +58,7 @@ def test_evaluator_beats_chance_by_a_wide_margin(judged):
     acc = info["test_accuracy"]
     assert acc["motion"] > 0.6  # chance 1/8
     assert acc["colour"] > 0.6 and acc["background"] > 0.8  # chance 1/6, 1/2
+    assert acc["where_first"] > 0.7 and acc["where_last"] > 0.7  # the object's cell of 3 × 3: chance 1/9
     # (shape and size are not learnable at this fixture's 32 px: the objects are ~3 px across)
 
 
@@ -65,7 +66,8 @@ def _ctx(model, info, g, n_classes=8):
     cfg = tiny_config(eval__disentangle_sets=4)
     heads = [(k, len(v)) for k, v in info["heads"]]
     return Context(cfg, {"resolution": 32, "clip_length": 16, "frame_steps": [2, 3], "extractor": "test"},
-                   list(SYNTHETIC_ACTIONS), n_classes, heads, real={"test": {"n": 0}}, g=g, evaluator=model)
+                   list(SYNTHETIC_ACTIONS), n_classes, heads, real={"test": {"n": 0}}, g=g, evaluator=model,
+                   extra={"where_readable": True})
 
 
 def test_disentanglement_perfect_renderer_scores_high_and_motion_blind_low(judged):
@@ -80,6 +82,21 @@ def test_disentanglement_perfect_renderer_scores_high_and_motion_blind_low(judge
     assert perfect["dis_app_kept_16f"]["value"] > 0.9 and perfect["dis_motion_varies_16f"]["value"] > 0.8
     assert blind["dis_motion_varies_16f"]["value"] < 0.1 and blind["dis_switch_16f"]["value"] < 0.1
     assert perfect["dis_switch_16f"]["value"] > 0.3
+
+
+def test_path_scores_see_what_z_m_does_within_a_class(judged):
+    """Within one class, the renderer's z_m moves the object (start, offset, speed, phase) and its z_a
+    does not; the motion-blind renderer draws one path whatever z_m says: identical clips, 0 exactly."""
+    from g3an.metrics.evaluate import path_metrics
+
+    _, _, model, info = judged
+    perfect = path_metrics(_ctx(model, info, RendererGenerator(SYNTHETIC_ACTIONS)))
+    blind = path_metrics(_ctx(model, info, RendererGenerator(SYNTHETIC_ACTIONS, ignore_motion=True)))
+    assert perfect["dis_path_varies_16f"]["value"] > 0.5 and blind["dis_path_varies_16f"]["value"] == 0
+    assert perfect["dis_path_kept_16f"]["value"] > 0.6 and perfect["dis_path_kept_16f"]["grid"] == "3x3"
+    ctx = _ctx(model, info, RendererGenerator(SYNTHETIC_ACTIONS))
+    ctx.extra["where_readable"] = False  # a judge whose where head is near chance: no path scores at all
+    assert path_metrics(ctx) == {}
 
 
 def test_untrained_generator_is_worse_than_real_data_and_stats_are_cached(judged, tmp_path):
@@ -97,7 +114,8 @@ def test_untrained_generator_is_worse_than_real_data_and_stats_are_cached(judged
     assert dis["value"] < 0.3 and dis["oracle"] > dis["value"] + 0.3  # the renderer is scored as the ceiling
     for key in ("fd_cls256_16f", "acc_cls_16f", "intra_entropy_cls_16f", "inter_entropy_cls_16f", "acd_color_16f",
                 "acd_feat_16f", "dis_app_kept_16f", "dis_app_varies_16f", "dis_motion_kept_16f",
-                "dis_motion_varies_16f", "dis_switch_16f", "dis_disentanglement_16f"):
+                "dis_motion_varies_16f", "dis_switch_16f", "dis_disentanglement_16f", "dis_path_varies_16f",
+                "dis_path_kept_16f"):
         r = first[key]
         assert {"value", "n_real", "n_fake", "resolution", "clip_length", "frame_steps", "extractor"} <= set(r)
         assert r["resolution"] == 32 and r["clip_length"] == 16 and r["frame_steps"] == [2, 3]

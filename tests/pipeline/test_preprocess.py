@@ -112,3 +112,34 @@ def test_split_is_subject_disjoint_and_seeded():
     assert split_subjects(["a", "b"], 0.9, (), 0) != {"a", "b"}  # a training subject always remains
     with pytest.raises(UserError, match="not in the data"):
         split_subjects(subjects, 0.2, ["zz"], 0)
+
+
+def test_synthetic_tracks_point_at_the_object_in_the_stored_frames(tmp_path):
+    """The sidecar's trajectory, mapped through the resize + centre crop, lands on the object in the
+    decoded, cropped 32 px frames of the shards: the pixel there has the object's colour."""
+    from pipeline.sources.synthetic import BACKGROUNDS, COLOURS
+    from tests.helpers import make_training_shards
+
+    shards = make_training_shards(tmp_path, subjects=2)
+    manifest = json.loads((shards / "train" / "manifest.json").read_text())
+    assert manifest["tracked"] is True
+    samples = _samples(shards / "train") + _samples(shards / "test")
+    on_object = []
+    for s in samples:
+        frames, meta = s["frames.npy"], s["json"]
+        if meta["shape"] == "ring":  # its centre is the hole
+            continue
+        assert "track_px" not in meta and len(meta["track"]) == frames.shape[0] == meta["frames"]
+        colour, ground = np.array(COLOURS[meta["colour"]]), np.array(BACKGROUNDS[meta["background"]])
+        for frame, (u, v) in zip(frames, meta["track"]):
+            assert 0 <= u < 1 and 0 <= v < 1
+            pixel = frame[int(v * 32), int(u * 32)].astype(int)
+            on_object.append(np.abs(pixel - colour).sum() < np.abs(pixel - ground).sum())
+    assert len(on_object) > 100 and np.mean(on_object) > 0.95
+
+
+def test_sets_without_tracks_say_so(weizmann, tmp_path):
+    m = build_shards(get_source("weizmann"), weizmann, tmp_path / "shards",
+                     PreprocessConfig(size=32, shard_size=2, workers=0, test_subjects=("ido",)), seed=0)
+    assert m["train"]["tracked"] is False
+    assert all("track" not in s["json"] for s in _samples(tmp_path / "shards" / "train"))

@@ -87,7 +87,8 @@ def test_synthetic_render_is_deterministic_with_known_factors(tmp_path):
     assert ys[-1] < ys[0]  # "up" moves up (image y decreases)
     records, _ = get_source("synthetic", {"actions": cfg.actions}).scan(tmp_path / "a")
     assert [r.label for r in records] == ["jack", "up", "jack", "up"]
-    assert set(records[0].meta) == {"shape", "colour", "size", "background"}
+    assert set(records[0].meta) == {"shape", "colour", "size", "background", "track_px", "frame_size"}
+    assert records[0].meta["frame_size"] == [180, 144] and len(records[0].meta["track_px"]) == 8
 
 
 def test_synthetic_motion_varies_within_a_class_and_stays_in_the_crop(tmp_path):

@@ -90,3 +90,17 @@ def test_a_small_face_in_a_1080p_frame_is_found_with_the_documented_minimum_size
     assert found and box[0] < 1010 < box[2] and box[1] < 600 < box[3] and box[2] - box[0] < 300
     _, found_old_limit = face_box([big], load_detector("haar", min_size=0.125))  # the old 1/8 floor misses it
     assert not found_old_limit
+
+
+@pytest.mark.parametrize("box", [None, (40, 10, 140, 110)])
+def test_point_in_crop_follows_a_dot_through_either_crop(box):
+    """A dot drawn at (x, y) of a 180×144 frame is found at point_in_crop's (u, v) after the resize +
+    centre crop and after a face-box crop, at 32 px."""
+    from pipeline.crop import point_in_crop
+
+    for x, y in ((70, 40), (95, 72), (120, 100)):
+        frame = np.zeros((144, 180, 3), np.uint8)
+        cv2.circle(frame, (x, y), 6, (255, 255, 255), -1)
+        out = resize_center_crop(frame, 32) if box is None else crop_resize(frame, box, 32)  # as preprocess crops
+        u, v = point_in_crop(x, y, 180, 144, 32, box)
+        assert out[int(v * 32), int(u * 32)].min() > 200

@@ -33,12 +33,13 @@ def main(shards: Optional[str], out: Optional[str], metrics: Optional[str], para
         accuracy = split_accuracy(model, shard_dir, info["heads"], e, cfg.loader)
         info["test_accuracy"] = accuracy
         save_evaluator(out_path, model, info)
+    where = WHERE_HEADS if model.track_grid else ()  # the object's cell, first and last frame
     chance = {"motion": 1 / max(1, len(manifest["classes"])),
               **{k: 1 / len(v) for k, v in info["heads"]},
-              **{k: 1 / model.track_grid ** 2 for k in (WHERE_HEADS if model.track_grid else ())}}
+              **{k: 1 / model.track_grid ** 2 for k in where}}
     # the declared metric: motion accuracy beside its chance level; every head in the sidecar
     write_json_atomic(metrics_path, {"judge_motion": short(accuracy["motion"]), "chance": short(chance["motion"])})
     write_json_atomic(metrics_path.parent / "details.json",
                       {"test_accuracy": accuracy, "chance": chance, "steps": e.evaluator_steps,
-                       "final_loss": round(info["final_loss"], 5), "heads": [k for k, _ in info["heads"]] + [k for k in (WHERE_HEADS if model.track_grid else ())]})
+                       "final_loss": round(info["final_loss"], 5), "heads": [k for k, _ in info["heads"]] + list(where)})
     log.info("evaluator test accuracy: %s", ", ".join(f"{k} {v} (chance {chance[k]:.3f})" for k, v in accuracy.items()))

@@ -183,6 +183,7 @@ class TrainConfig:
     r1_every: int = 1  # lazy R1: every r1_every-th step, weighted by r1_every
     augment_translate: float = 0.0  # D sees every clip shifted by up to this fraction of its size; 0 = off (the paper)
     zm_diversity: float = 0.0  # mode-seeking weight: clips sharing z_a and class should differ in motion; 0 = off
+    zm_info: float = 0.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -207,6 +208,7 @@ class TrainConfig:
         _require(0 <= self.augment_translate < 0.5, "augment_translate", self.augment_translate,
                  "a fraction in [0, 0.5) (0 = off)")
         _require(self.zm_diversity >= 0, "zm_diversity", self.zm_diversity, "a number >= 0 (0 = off)")
+        _require(self.zm_info >= 0, "zm_info", self.zm_info, "a number >= 0 (0 = off)")
 
 
 @dataclass(frozen=True)

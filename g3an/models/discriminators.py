@@ -51,6 +51,7 @@ class _ProjectionHead(nn.Module, ABC):
 
     def __init__(self, features: int, n_classes: int):
         super().__init__()
+        self.n_features = features
         self.embed = embedding(n_classes, features) if n_classes else None
 
     @abstractmethod
@@ -62,7 +63,10 @@ class _ProjectionHead(nn.Module, ABC):
         """(B, F) → the unconditional logit (B,); linear in φ."""
 
     def forward(self, h: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
-        phi = self.phi(h)  # (B, F)
+        return self.logit(self.phi(h), labels)
+
+    def logit(self, phi: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
+        """(B, F) features φ → (B,) logits."""
         logit = self.psi(phi)  # (B,)
         if self.embed is not None:
             if labels is None:
@@ -104,8 +108,13 @@ class _ConvHead(_ProjectionHead):
 
 
 class VideoDiscriminator(nn.Module):
+    """``motion_code`` > 0 adds InfoGAN's Q head (Chen et al., 2016; ``train.zm_info``, not the paper):
+    a linear layer from the projection's features φ to that many numbers, the motion code z_m
+    (10 · T_z) D_V reads back from a clip. ``forward(..., with_motion_code=True)`` returns it beside
+    the logit, from the same pass."""
+
     def __init__(self, frames: int = 16, size: int = 64, width: float = 1.0,
-                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0):
+                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0):
         super().__init__()
         if mode not in ("3d", "2p1d"):
             raise ValueError(f"unknown video D mode {mode!r}; expected '3d' or '2p1d'")
@@ -128,10 +137,17 @@ class VideoDiscriminator(nn.Module):
             cin, s = cout, s // 2
         self.features = nn.Sequential(*layers)  # → (B, C, t, s, s)
         self.head = _LinearHead(cin * t * s * s, n_classes) if mode == "3d" else _ConvHead(cin, t, s, n_classes)
+        self.q = nn.Linear(self.head.n_features, motion_code) if motion_code else None
 
-    def forward(self, video: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        assert_shape(video, (None, 3, self.frames, self.size, self.size))  # (B, 3, T, H, W)
-        return self.head(self.features(video), labels)  # (B,)
+    def forward(self, video: torch.Tensor, labels: Optional[torch.Tensor] = None, with_motion_code: bool = False):
+        """video (B, 3, T, H, W) → logits (B,), or (logits (B,), motion code (B, motion_code))."""
+        assert_shape(video, (None, 3, self.frames, self.size, self.size))
+        if not with_motion_code:
+            return self.head(self.features(video), labels)
+        if self.q is None:
+            raise ValueError("this video discriminator has no motion-code head: build it with motion_code > 0")
+        phi = self.head.phi(self.features(video))  # (B, F)
+        return self.head.logit(phi, labels), self.q(phi)
 
 
 class ImageDiscriminator(nn.Module):

@@ -35,6 +35,7 @@ class Nets:
     r1_every: int = 1  # lazy R1: the penalty, weighted by this interval, on every r1_every-th step only
     augment_translate: float = 0.0  # both Ds see clips shifted by up to this fraction (augment.translate); 0 = off
     zm_diversity: float = 0.0  # weight of the mode-seeking term on z_m (zm_spread); 0 = off (the paper)
+    zm_info: float = 0.0  # weight of InfoGAN's z_m regression (D_V built with its motion-code head); 0 = off (the paper)
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
@@ -59,18 +60,37 @@ def zm_spread(fake: torch.Tensor, z_m: torch.Tensor, pairs: int) -> torch.Tensor
     return (d_video / d_z).mean()
 
 
+def zm_error(read: torch.Tensor, z_m: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's mutual-information bound for a Gaussian code of fixed variance, up to constants: the
+    mean squared error of the z_m that D_V's Q head reads back. read (B, 10·T_z), z_m (B, 10, T_z) → a scalar."""
+    return (read.float() - z_m.flatten(1)).pow(2).mean()
+
+
+def _video_logits(d_v: nn.Module, clip: torch.Tensor, labels: Optional[torch.Tensor], motion_code: bool):
+    """D_V's float logits (B,), and with ``motion_code`` the z_m its Q head reads (B, 10·T_z), else None."""
+    if motion_code:
+        logits, read = d_v(clip, labels, with_motion_code=True)
+        return logits.float(), read
+    return d_v(clip, labels).float(), None
+
+
 def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen: torch.Generator,
              autocast=contextlib.nullcontext, step: int = 1) -> dict[str, torch.Tensor]:
     """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
     from 1 (lazy R1 runs when it is a multiple of ``r1_every``). Returns detached losses and logits
-    (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``)."""
+    (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``, ``zm_info_d`` and
+    ``zm_info_g`` with ``zm_info``)."""
     b, t = real.shape[0], real.shape[2]
     z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device)
     pairs = b // 2 if nets.zm_diversity > 0 else 0
     if pairs:  # clip i + pairs repeats clip i's z_a and class with its own z_m: the pairs zm_spread compares
-        z_a = torch.cat([z_a[:pairs], z_a[:pairs], z_a[2 * pairs:]])
+        def repeat_first_half(x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x[:pairs], x[:pairs], x[2 * pairs:]])
+
+        z_a = repeat_first_half(z_a)
         if fake_labels is not None:
-            fake_labels = torch.cat([fake_labels[:pairs], fake_labels[:pairs], fake_labels[2 * pairs:]])
+            fake_labels = repeat_first_half(fake_labels)
+    info = nets.zm_info > 0
     if not nets.n_classes:
         labels = None
     idx_real = torch.randint(t, (b,), generator=gen)  # D_I sees one random frame per clip
@@ -94,12 +114,15 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     real_frame = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W)
     with autocast():
         real_v = nets.d_v(real_clip, labels).float()  # (B,)
-        fake_v = nets.d_v(fake_d, fake_labels).float()
+        fake_v, zm_read = _video_logits(nets.d_v, fake_d, fake_labels, info)  # zm_read: D_V learns to read z_m
         real_i = nets.d_i(real_frame, labels).float()
         fake_i = nets.d_i(pick_frames(fake_d, idx_fake), fake_labels).float()
         loss_dv, loss_di = d_loss(real_v, fake_v, nets.loss), d_loss(real_i, fake_i, nets.loss)
     loss_d = loss_dv + loss_di
     extra = {}
+    if info:
+        extra["zm_info_d"] = zm_error(zm_read, z_m)
+        loss_d = loss_d + nets.zm_info * extra["zm_info_d"]
     if r1:  # R1 (Mescheder et al., 2018): γ/2 · E‖∇ₓD(x)‖² over real inputs, for each discriminator
         grad_v, grad_i = torch.autograd.grad([real_v.sum(), real_i.sum()], [real_clip, real_frame], create_graph=True)
         extra["r1_video"] = grad_v.float().pow(2).flatten(1).sum(1).mean()
@@ -112,10 +135,14 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     # --- G step: the same fake batch through the updated (frozen) Ds, bypassing their DDP wrappers
     _requires_grad(d_v, False), _requires_grad(d_i, False)
     with autocast():
-        loss_gv = g_loss(d_v(fake, fake_labels).float(), nets.loss)
+        out_v, zm_read = _video_logits(d_v, fake, fake_labels, info)  # G learns to put z_m where D_V reads it
+        loss_gv = g_loss(out_v, nets.loss)
         loss_gi = g_loss(d_i(pick_frames(fake, idx_fake), fake_labels).float(), nets.loss)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g = loss_gv + loss_gi
+    if info:
+        extra["zm_info_g"] = zm_error(zm_read, z_m)
+        loss_g = loss_g + nets.zm_info * extra["zm_info_g"]
     if spread is not None:  # MSGAN's mode-seeking term: large when z_m changes the clip's motion little
         extra["zm_spread"] = spread
         loss_g = loss_g + nets.zm_diversity / (spread + 1e-5)

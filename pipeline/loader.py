@@ -84,7 +84,7 @@ class ClipStream(IterableDataset):
         """Clips as ``loader`` says (clip length, frame steps, batch size, shuffle buffer, shard mode);
         change one setting for one use with ``dataclasses.replace(cfg.loader, batch_size=32)``.
         ``track_grid`` > 0 appends two labels per clip: the cell of a ``track_grid``² grid that holds the
-        object in the clip's first and in its last frame (``track_cell``; −1 without a track)."""
+        object in the clip's first and in its last frame (``track_cell``; −1 where the track has no point)."""
         super().__init__()
         self.meta_labels = [(key, {v: i for i, v in enumerate(vocab)}) for key, vocab in meta_labels]
         self.track_grid = track_grid
@@ -140,7 +140,8 @@ class ClipStream(IterableDataset):
                 label = [label] + [vocab.get(str(meta.get(key)), -1) for key, vocab in self.meta_labels]
             if self.track_grid:
                 track = meta.get("track")
-                label += [track_cell(track[i], self.track_grid) if track else -1 for i in (idx[0], idx[-1])]
+                label += [track_cell(track[i], self.track_grid) if track and i < len(track) else -1
+                          for i in (idx[0], idx[-1])]
             batch_labels.append(label)
             if len(batch_frames) == self.batch_size:
                 yield torch.from_numpy(np.stack(batch_frames)), torch.tensor(batch_labels, dtype=torch.int64)

@@ -228,9 +228,12 @@ def http_server(folder: Path, drop_once: Iterable[str] = (), ranges: bool = True
 # --- shards with known content -----------------------------------------------------------------
 
 def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: int = 8, per_shard: int = 3,
-                      split: str = "train", lengths: Sequence[int] | None = None) -> list[Path]:
+                      split: str = "train", lengths: Sequence[int] | None = None,
+                      track_frames: int | None = None) -> list[Path]:
     """Shards whose pixels say where they came from: channel 0 = frame index, channel 1 = video index;
-    4 classes (``a``–``d``, label = video index mod 4), one subject per video, and a real manifest."""
+    4 classes (``a``–``d``, label = video index mod 4), one subject per video, and a real manifest.
+    ``track_frames``: each video's metadata gets a ``track`` of that many points, frame i at
+    (i / frames, 0.5): left to right across the middle row."""
     from types import SimpleNamespace
 
     from g3an.fsutil import write_json_atomic
@@ -245,6 +248,8 @@ def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: in
         f[..., 0] = np.arange(n, dtype=np.uint8)[:, None, None]
         f[..., 1] = v
         meta = {"label_index": v % 4, "label": classes[v % 4], "subject": f"s{v}", "frames": n}
+        if track_frames is not None:
+            meta["track"] = [[i / n, 0.5] for i in range(track_frames)]
         w.write(f"video{v:03d}", f, meta)
         entries.append(meta)
     shards = w.close()

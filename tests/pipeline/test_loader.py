@@ -111,6 +111,20 @@ def test_track_cells_are_row_major_and_clamped():
     assert track_cell([-0.2, 1.3], 3) == 6 and track_cell([1.0, 0.0], 3) == 2  # outside: the nearest edge cell
 
 
+def test_a_track_shorter_than_its_video_labels_only_the_frames_it_covers(tmp_path):
+    from pipeline.loader import track_cell
+
+    make_index_shards(tmp_path, videos=4, frames=40, track_frames=20)  # the track stops half-way
+    stream = ClipStream(list_shards(tmp_path), LoaderConfig(clip_length=8, frame_steps=(2, 3), batch_size=4), track_grid=3)
+    seen = set()
+    for frames, labels in ClipLoader(stream, 8, 0).segment(0):
+        for (_, idx), lab in zip(_clip_info(frames), labels.tolist()):
+            expect = [track_cell([i / 40, 0.5], 3) if i < 20 else -1 for i in (idx[0], idx[-1])]
+            assert lab[1:] == expect, (idx, lab)
+            seen.update(x >= 0 for x in lab[1:])
+    assert seen == {True, False}  # clips inside the track and past its end both came up
+
+
 def test_track_labels_name_the_cell_that_holds_the_object_in_the_first_and_last_frame(tmp_path):
     """End to end on synthetic shards: the two per-clip labels agree with where the object's pixels
     are in the clip's first and last frames."""

@@ -183,7 +183,7 @@ class TrainConfig:
     r1_every: int = 1  # lazy R1: every r1_every-th step, weighted by r1_every
     augment_translate: float = 0.0  # D sees every clip shifted by up to this fraction of its size; 0 = off (the paper)
     zm_diversity: float = 0.0  # mode-seeking weight: clips sharing z_a and class should differ in motion; 0 = off
-    zm_info: float = 1.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off (the paper)
+    zm_info: float = 0.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off (the paper)
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100

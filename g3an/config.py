@@ -184,7 +184,6 @@ class TrainConfig:
     augment_translate: float = 0.0  # D sees every clip shifted by up to this fraction of its size; 0 = off (the paper)
     zm_diversity: float = 0.0  # mode-seeking weight: clips sharing z_a and class should differ in motion; 0 = off
     zm_info: float = 0.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off (the paper)
-    zm_reader: Literal["motion", "linear"] = "motion"  # zm_info's Q: frame differences only | linear on D_V's features
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -274,12 +273,6 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
 
-    def __post_init__(self):
-        # across sections: the motion reader reads frame differences, 4 at least (models/motion_reader.py)
-        _require(not (self.train.zm_info > 0 and self.train.zm_reader == "motion" and self.loader.clip_length < 5),
-                 "train.zm_reader", self.train.zm_reader, "'linear' for clips shorter than 5 frames "
-                 "(the motion reader needs loader.clip_length >= 5)")
-
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
 
@@ -297,8 +290,7 @@ class Config:
             "loader": {k: v for k, v in d["loader"].items() if k != "workers"},  # workers: speed, not the run
             "train": {k: v for k, v in d["train"].items()
                       if k not in ("steps", "ckpt_every", "keep_last", "log_every", "sample_every",
-                                   "resume", "device", "compile")
-                      and not (k == "zm_reader" and d["train"]["zm_info"] == 0)},  # no Q: the reader is moot
+                                   "resume", "device", "compile")},
         }
         blob = json.dumps(shaping, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from g3an.models.layers import assert_shape, channels, conv2d, conv3d, embedding, linear
-from g3an.models.motion_reader import MotionReader
 
 _WIDTHS = (64, 128, 256, 512)
 
@@ -109,20 +108,16 @@ class _ConvHead(_ProjectionHead):
 
 
 class VideoDiscriminator(nn.Module):
-    """``motion_code`` > 0 adds InfoGAN's Q head (Chen et al., 2016; ``train.zm_info``, not the paper),
-    which reads that many numbers, the motion code z_m (10 · T_z), back from a clip. ``reader``:
-    ``"linear"``, a linear layer from the projection's features φ (InfoGAN's shared body), or
-    ``"motion"``, a ``MotionReader`` of the clip's frame differences beside the body.
-    ``forward(..., with_motion_code=True)`` returns the reading beside the logit, from the same call."""
+    """``motion_code`` > 0 adds InfoGAN's Q head (Chen et al., 2016; ``train.zm_info``, not the paper):
+    a linear layer from the projection's features φ to that many numbers, the motion code z_m
+    (10 · T_z) D_V reads back from a clip. ``forward(..., with_motion_code=True)`` returns it beside
+    the logit, from the same pass."""
 
     def __init__(self, frames: int = 16, size: int = 64, width: float = 1.0,
-                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0,
-                 reader: Literal["linear", "motion"] = "linear"):
+                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0):
         super().__init__()
         if mode not in ("3d", "2p1d"):
             raise ValueError(f"unknown video D mode {mode!r}; expected '3d' or '2p1d'")
-        if reader not in ("linear", "motion"):
-            raise ValueError(f"unknown motion-code reader {reader!r}; expected 'linear' or 'motion'")
         if frames < 1:
             raise ValueError(f"clip length {frames} not supported; the video D needs at least 1 frame")
         self.frames, self.size = frames, size
@@ -142,11 +137,7 @@ class VideoDiscriminator(nn.Module):
             cin, s = cout, s // 2
         self.features = nn.Sequential(*layers)  # → (B, C, t, s, s)
         self.head = _LinearHead(cin * t * s * s, n_classes) if mode == "3d" else _ConvHead(cin, t, s, n_classes)
-        self.q = None
-        if motion_code:
-            self.q = nn.Linear(self.head.n_features, motion_code) if reader == "linear" else \
-                MotionReader(motion_code, frames, width)
-        self.reader = reader
+        self.q = nn.Linear(self.head.n_features, motion_code) if motion_code else None
 
     def forward(self, video: torch.Tensor, labels: Optional[torch.Tensor] = None, with_motion_code: bool = False):
         """video (B, 3, T, H, W) → logits (B,), or (logits (B,), motion code (B, motion_code))."""
@@ -155,8 +146,6 @@ class VideoDiscriminator(nn.Module):
             return self.head(self.features(video), labels)
         if self.q is None:
             raise ValueError("this video discriminator has no motion-code head: build it with motion_code > 0")
-        if self.reader == "motion":
-            return self.head(self.features(video), labels), self.q(video)
         phi = self.head.phi(self.features(video))  # (B, F)
         return self.head.logit(phi, labels), self.q(phi)
 

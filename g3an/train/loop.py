@@ -155,8 +155,7 @@ def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
     tc = cfg.train
     torch.manual_seed(cfg.base.seed)
     try:
-        g, d_v, d_i, tz = build_models(cfg.model, cfg.loader, n_classes, motion_code=tc.zm_info > 0,
-                                     reader=tc.zm_reader)
+        g, d_v, d_i, tz = build_models(cfg.model, cfg.loader, n_classes, motion_code=tc.zm_info > 0)
     except ValueError as e:
         raise UserError(f"loader.clip_length = {cfg.loader.clip_length}: {e}") from None
     g, d_v, d_i = g.to(d.device), d_v.to(d.device), d_i.to(d.device)

@@ -129,15 +129,17 @@ class ModelConfig:
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"
     d_width: float = 0.0  # D_V's and D_I's channel multiplier; 0 = ``width`` (the paper: one width for all)
+    d_mbstd: int = 0  # minibatch standard deviation before both D heads, over groups of this many clips; 0 = off (the paper)
 
     def __post_init__(self):
         _require(0 < self.width <= 4, "width", self.width, "a number in (0, 4]")
         _require(0 <= self.d_width <= 4, "d_width", self.d_width, "0 (= width) or a number in (0, 4]")
+        _require(0 <= self.d_mbstd <= 64, "d_mbstd", self.d_mbstd, "0 (off) or a group size in 1..64")
+        _require(0 <= self.attention_after <= 4, "attention_after", self.attention_after, "0..4")
 
     @property
     def discriminator_width(self) -> float:
         return self.d_width or self.width
-        _require(0 <= self.attention_after <= 4, "attention_after", self.attention_after, "0..4")
 
     def placement_warning(self) -> str | None:
         """At the paper's width with the CPU demo's F-SA placement or discriminator width, say so: one

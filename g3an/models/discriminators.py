@@ -15,6 +15,14 @@
 The linear heads are the reference's final 4×4 conv written as a linear; every head is built for
 one input size (``frames``, ``size``).
 
+``mbstd`` > 0 (``model.d_mbstd``; not the paper) appends ProGAN's **minibatch standard deviation**
+(Karras et al., 2018) to the last feature map of both Ds: one channel holding, for each group of
+``mbstd`` samples, the standard deviation of every feature across the group, averaged. A batch of
+near-identical fakes then looks unlike a batch of real clips, whatever each clip looks like alone:
+it is the usual remedy for a generator that drops modes (the default generator drew every clip on
+the dark background, half the data set's). It makes each logit depend on its batch, so real and
+fake clips must go through D in separate calls (the training step does).
+
 Class conditioning is a **projection** (Miyato & Koyama, 2018): logit = ψ(φ(x)) + ⟨e_y, φ(x)⟩.
 We chose it over concatenating label maps to the input because it conditions every feature at
 the end without changing the input layers, keeps spectral norm's Lipschitz control, and is the
@@ -44,6 +52,25 @@ def _n_layers(size: int) -> int:
     if 4 * 2 ** n != size or n < 1:
         raise ValueError(f"frame size {size} not supported; expected a power of two >= 8")
     return n
+
+
+class MinibatchStd(nn.Module):
+    """(B, C, *S) → (B, C + 1, *S): the last channel is, per group of ``group`` samples (sample n in
+    group n mod B/g, g the largest divisor of B up to ``group``), the mean over (C, *S) of the
+    features' standard deviation across the group, the same for every position and group member."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b = h.shape[0]
+        g = max(d for d in range(1, min(self.group, b) + 1) if b % d == 0)
+        y = h.float().view(g, b // g, *h.shape[1:])  # (g, B/g, C, *S)
+        std = (y.var(0, unbiased=False) + 1e-8).sqrt()  # (B/g, C, *S)
+        s = std.flatten(1).mean(1).repeat(g)  # (B,): sample n gets its group's value
+        s = s.view(b, 1, *[1] * (h.dim() - 2)).expand(b, 1, *h.shape[2:])  # (B, 1, *S)
+        return torch.cat([h, s.to(h.dtype)], 1)
 
 
 class _ProjectionHead(nn.Module, ABC):
@@ -93,10 +120,10 @@ class _ConvHead(_ProjectionHead):
     """The reference video D's head on (B, C, T, S, S): φ = LeakyReLU(1×S×S conv), flattened to
     (B, C·T); ψ = a T×1×1 conv to one logit."""
 
-    def __init__(self, channels: int, frames: int, size: int, n_classes: int):
+    def __init__(self, channels: int, frames: int, size: int, n_classes: int, in_channels: int = 0):
         super().__init__(channels * frames, n_classes)
         self.frames = frames
-        self.spatial = conv3d(channels, channels, (1, size, size))
+        self.spatial = conv3d(in_channels or channels, channels, (1, size, size))
         self.temporal = conv3d(channels, 1, (frames, 1, 1))
 
     def phi(self, h: torch.Tensor) -> torch.Tensor:
@@ -114,7 +141,7 @@ class VideoDiscriminator(nn.Module):
     the logit, from the same pass."""
 
     def __init__(self, frames: int = 16, size: int = 64, width: float = 1.0,
-                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0):
+                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0, mbstd: int = 0):
         super().__init__()
         if mode not in ("3d", "2p1d"):
             raise ValueError(f"unknown video D mode {mode!r}; expected '3d' or '2p1d'")
@@ -135,8 +162,12 @@ class VideoDiscriminator(nn.Module):
                            conv3d(cout, cout, (tk, 1, 1)), nn.LeakyReLU(0.2, inplace=True)]
                 t = t - tk + 1
             cin, s = cout, s // 2
-        self.features = nn.Sequential(*layers)  # → (B, C, t, s, s)
-        self.head = _LinearHead(cin * t * s * s, n_classes) if mode == "3d" else _ConvHead(cin, t, s, n_classes)
+        if mbstd:
+            layers.append(MinibatchStd(mbstd))
+        self.features = nn.Sequential(*layers)  # → (B, C (+1 with mbstd), t, s, s)
+        c_head = cin + (1 if mbstd else 0)
+        self.head = (_LinearHead(c_head * t * s * s, n_classes) if mode == "3d"
+                     else _ConvHead(cin, t, s, n_classes, in_channels=c_head))
         self.q = nn.Linear(self.head.n_features, motion_code) if motion_code else None
 
     def forward(self, video: torch.Tensor, labels: Optional[torch.Tensor] = None, with_motion_code: bool = False):
@@ -151,7 +182,7 @@ class VideoDiscriminator(nn.Module):
 
 
 class ImageDiscriminator(nn.Module):
-    def __init__(self, size: int = 64, width: float = 1.0, n_classes: int = 0):
+    def __init__(self, size: int = 64, width: float = 1.0, n_classes: int = 0, mbstd: int = 0):
         super().__init__()
         self.size = size
         layers: list[nn.Module] = []
@@ -160,7 +191,10 @@ class ImageDiscriminator(nn.Module):
             cout = channels(_WIDTHS[min(i, 3)], width)
             layers += [conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
             cin, s = cout, s // 2
-        self.features = nn.Sequential(*layers)
+        if mbstd:
+            layers.append(MinibatchStd(mbstd))
+            cin += 1
+        self.features = nn.Sequential(*layers)  # → (B, C (+1 with mbstd), s, s)
         self.head = _LinearHead(cin * s * s, n_classes)
 
     def forward(self, image: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -103,9 +103,9 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     real, fake = (translate(v, nets.augment_translate, gen) for v in (real, fake))
 
     # --- D step: real and fake through each discriminator separately, one backward for all four.
-    # Neither D has batch statistics, so this equals one pass over cat([real, fake]); apart, R1's
-    # ∂D/∂x and its double backward run over the real half only (the cat's fake half cost as much
-    # again: D_V's step 0.51 → 0.36 s at width 1/8; docs/what-we-tried.md, "The default step with R1").
+    # Apart, R1's ∂D/∂x and its double backward run over the real half only (the cat's fake half cost
+    # as much again: D_V's step 0.51 → 0.36 s at width 1/8; docs/what-we-tried.md, "The default step
+    # with R1"), and model.d_mbstd's batch statistic never mixes real and fake clips.
     d_v, d_i = unwrap(nets.d_v), unwrap(nets.d_i)
     _requires_grad(d_v, True), _requires_grad(d_i, True)
     fake_d = fake.detach()

@@ -46,6 +46,8 @@ def test_paper_width_with_the_demo_attention_placement_is_flagged():
     ({"train": {"r1_every": 0}}, "train.r1_every = 0 is invalid: expected an integer >= 1"),
     ({"download": {"synthetic": {"actions": ["up", "fly"]}}}, "download.synthetic.actions"),
     ({"model": 3}, "model = 3 is invalid: expected a mapping"),
+    ({"model": {"attention_after": 7}}, "model.attention_after = 7 is invalid: expected 0..4"),
+    ({"model": {"d_mbstd": -1}}, "model.d_mbstd = -1 is invalid"),
 ])
 def test_bad_values_name_the_dotted_key(data, fragment):
     with pytest.raises(ConfigError) as e:

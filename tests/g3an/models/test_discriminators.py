@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from g3an.models.discriminators import ImageDiscriminator, VideoDiscriminator
+from g3an.models.discriminators import ImageDiscriminator, MinibatchStd, VideoDiscriminator
 
 
 @pytest.mark.parametrize("mode", ["3d", "2p1d"])
@@ -88,3 +88,40 @@ def test_2p1d_projection_conditioning_and_grads():
         d(x)
     d(x, torch.tensor([1, 4])).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())
+
+
+def test_minibatch_std_channel_is_the_groups_feature_spread():
+    torch.manual_seed(0)
+    h = torch.randn(6, 3, 2, 4, 4)  # (B, C, T, H, W)
+    out = MinibatchStd(4)(h)  # B = 6: groups of 3 (the largest divisor of 6 up to 4), sample n in group n mod 2
+    assert out.shape == (6, 4, 2, 4, 4) and torch.equal(out[:, :3], h)
+    for n in range(6):
+        members = h[[m for m in range(6) if m % 2 == n % 2]]  # (3, C, T, H, W)
+        expected = members.std(0, unbiased=False).mean()
+        torch.testing.assert_close(out[n, 3], expected.expand(2, 4, 4))
+    same = MinibatchStd(4)(h[:1].expand(4, -1, -1, -1, -1))  # four equal clips: no spread
+    assert same[:, 3].max() < 1e-3
+
+
+@pytest.mark.parametrize("make", [lambda: VideoDiscriminator(16, 32, width=1 / 16, mode="3d", n_classes=3, mbstd=4),
+                                  lambda: VideoDiscriminator(16, 32, width=1 / 16, mode="2p1d", n_classes=3, mbstd=4),
+                                  lambda: ImageDiscriminator(32, width=1 / 16, n_classes=3, mbstd=4)],
+                         ids=["video-3d", "video-2p1d", "image"])
+def test_mbstd_makes_a_logit_depend_on_its_group_only(make):
+    d = make().eval()  # eval: spectral norm holds still between calls
+    x = torch.randn(8, 3, 16, 32, 32) if isinstance(d, VideoDiscriminator) else torch.randn(8, 3, 32, 32)
+    labels = torch.zeros(8, dtype=torch.long)
+    with torch.no_grad():
+        base = d(x, labels)
+        other_group, same_group = x.clone(), x.clone()
+        other_group[1] += 1.0  # sample 1 is in group 1 (of n mod 2); sample 0 in group 0
+        same_group[2] += 1.0  # sample 2 shares sample 0's group
+        assert d(other_group, labels)[0] == base[0]
+        assert d(same_group, labels)[0] != base[0]
+
+
+def test_mbstd_off_is_the_papers_discriminator():
+    for a, b in ((VideoDiscriminator(16, 32, width=1 / 16), VideoDiscriminator(16, 32, width=1 / 16, mbstd=0)),
+                 (ImageDiscriminator(32, width=1 / 16), ImageDiscriminator(32, width=1 / 16, mbstd=0))):
+        assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
+        assert not any(isinstance(m, MinibatchStd) for m in b.modules())

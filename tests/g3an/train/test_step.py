@@ -9,6 +9,7 @@ import torch
 
 from g3an.config import LoaderConfig, ModelConfig
 from g3an.models.build import build_models
+from g3an.losses import d_loss
 from g3an.sampling import pick_frames, sample_latents
 from g3an.train.step import Nets, gan_step, make_optimizers
 
@@ -57,3 +58,24 @@ def test_r1_is_the_gradient_norm_at_real_inputs_and_moves_the_discriminator_by_i
                                        allow_unused=True, materialize_grads=True)
         for e, pa, pb in zip(expected, a.parameters(), b.parameters()):
             torch.testing.assert_close(pa.detach() - pb.detach(), e, rtol=1e-3, atol=1e-6)
+
+
+def test_with_minibatch_std_real_and_fake_clips_meet_d_in_separate_batches():
+    """``model.d_mbstd``'s statistic is a batch's: the D step's losses are those of D on the real clips
+    alone and on the fakes alone (one pass over both would mix their spreads)."""
+    torch.manual_seed(0)
+    g, d_v, d_i, tz = build_models(ModelConfig(attention="none", size=32, width=0.0625, d_mbstd=2), LoaderConfig())
+    opt_g, opt_d = make_optimizers(g, d_v, d_i)
+    nets = Nets(g, d_v, d_i, opt_g, opt_d, tz)
+    real = torch.rand(4, 3, 16, 32, 32) * 2 - 1  # (B, 3, T, H, W)
+    g0, d_v0 = copy.deepcopy(g), copy.deepcopy(d_v)
+    gen = torch.Generator().manual_seed(1)  # replay the step's draws
+    z_a, z_m, _ = sample_latents(4, tz, 0, gen)
+    with torch.no_grad():
+        fake = g0(z_a, z_m, None)
+        apart = d_loss(copy.deepcopy(d_v0)(real), copy.deepcopy(d_v0)(fake))
+        joint = copy.deepcopy(d_v0)(torch.cat([real, fake]))
+        mixed = d_loss(joint[:4], joint[4:])
+    out = gan_step(nets, real, None, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(out["loss_d_video"], apart)
+    assert not torch.allclose(apart, mixed)  # the test can tell the two apart

@@ -35,6 +35,9 @@ from pipeline.manifest import clip_plan, read_manifest, verified_shards
 log = logging.getLogger("g3an.evaluate")
 
 
+STATS_VERSION = 2  # the real-statistics cache's contents (2: appearance_counts); a new version recomputes them
+
+
 @dataclass
 class Context:
     cfg: Config
@@ -82,6 +85,7 @@ def _summary(videos_uint8: np.ndarray, ev: dict, labels: Optional[torch.Tensor])
          "intra_entropy": intra, "inter_entropy": inter, "acd_feat": acd.acd_feat(ev["frame_embedding"])["value"]}
     colour = acd.acd_color(videos_uint8)
     s["acd_color"], s["acd_color_coverage"] = colour["value"], colour["coverage"]
+    s["appearance_counts"] = {k: torch.bincount(v).tolist() for k, v in ev["appearance"].items()}
     if labels is not None:
         ok = labels >= 0
         s["accuracy"] = float((ev["motion_probs"].argmax(1)[ok] == labels[ok]).float().mean()) if ok.any() else None
@@ -113,7 +117,7 @@ def real_statistics(ctx: Context, shards: Path, cache_dir: Path, evaluator_diges
     """Statistics of the real train and test clips, from the cache when present."""
     cfg = ctx.cfg
     key = json.dumps({"shards": _shards_fingerprint(shards), "extractor": evaluator_digest, "protocol": ctx.protocol,
-                      "n_real": cfg.eval.n_real, "seed": cfg.eval.seed}, sort_keys=True)
+                      "n_real": cfg.eval.n_real, "seed": cfg.eval.seed, "stats": STATS_VERSION}, sort_keys=True)
     path = Path(cache_dir) / f"real-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
     if path.exists():
         return load_artifact(path, "real-stats")["stats"], True
@@ -155,6 +159,45 @@ def classification_metrics(ctx: Context) -> dict:
         out[f"acc_cls_{t}f"] = _record(ctx, f["accuracy"], real_test=r.get("accuracy"), chance=1 / ctx.n_classes,
                                        note="generated clips classified as their requested class")
     return out
+
+
+def _shares(counts: list[int], n: int) -> np.ndarray:
+    c = np.zeros(n)
+    c[:len(counts)] = counts[:n]
+    return c / max(1.0, c.sum())
+
+
+def app_coverage(fake: dict, real: dict, heads: list[tuple[str, int]]) -> tuple[float, dict]:
+    """1 − the total-variation distance between two sets' judged appearance factors, per head (from
+    ``appearance_counts``), and its mean over the heads: 1 when the fakes draw every colour, size and
+    background as often as the real clips show them, 0 when they draw none of them."""
+    per = {h: 1.0 - 0.5 * float(np.abs(_shares(fake[h], n) - _shares(real[h], n)).sum()) for h, n in heads}
+    return float(np.mean(list(per.values()))), per
+
+
+@register("coverage")
+def coverage_metrics(ctx: Context) -> dict:
+    """How much of the real test clips' appearance distribution the fakes cover (a generator that drops
+    modes, e.g. draws every clip on one background, scores low whatever each clip looks like). Read
+    against real train vs test (the same statistic between two real sets) and, on the synthetic set,
+    the renderer drawing z_a at random (the oracle)."""
+    heads = ctx.heads
+    value, per = app_coverage(ctx.fake["stats"]["appearance_counts"], ctx.real["test"]["appearance_counts"], heads)
+    real, _ = app_coverage(ctx.real["train"]["appearance_counts"], ctx.real["test"]["appearance_counts"], heads)
+    extra = {}
+    oracle = _oracle(ctx)
+    if oracle is not None:
+        gen = torch.Generator().manual_seed(ctx.cfg.eval.seed)
+        z_a, z_m, labels = sample_latents(ctx.cfg.eval.n_fake, ctx.latent_length, ctx.n_classes, gen)
+        pred = _run_evaluator(ctx.evaluator, generate(oracle, z_a, z_m, labels, ctx.cfg.eval.batch),
+                              ctx.cfg.eval.batch)["appearance"]
+        counts = {k: torch.bincount(v).tolist() for k, v in pred.items()}
+        extra["oracle"] = app_coverage(counts, ctx.real["test"]["appearance_counts"], heads)[0]
+    return {f"app_coverage_{ctx.protocol['clip_length']}f": _record(
+        ctx, value, ceiling_real_train_vs_test=real, per_head={h: round(v, 4) for h, v in per.items()},
+        appearance_heads="+".join(h for h, _ in heads), **extra,
+        note="1 - total variation between the judged appearance factors of fakes and real test clips, "
+             "mean over heads (higher = more of the data's appearances drawn)")}
 
 
 @register("acd")

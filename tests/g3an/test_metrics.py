@@ -6,7 +6,7 @@ import torch
 
 from g3an.config import SYNTHETIC_ACTIONS, EvalConfig, LoaderConfig
 from g3an.metrics import acd
-from g3an.metrics.evaluate import Context, disentanglement_metrics, evaluate
+from g3an.metrics.evaluate import Context, app_coverage, disentanglement_metrics, evaluate
 from g3an.metrics.evaluator import save_evaluator, split_accuracy, train_evaluator
 from g3an.metrics.frechet import fd_of_features, frechet_distance
 from pipeline.manifest import read_manifest
@@ -25,6 +25,18 @@ def test_frechet_zero_symmetric_and_closed_form():
     rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]  # the same pair rotated: the distance is unchanged
     assert frechet_distance(rot @ m1, rot @ np.diag(v1) @ rot.T, rot @ m2, rot @ np.diag(v2) @ rot.T) == \
         pytest.approx(closed, rel=1e-7)
+
+
+def test_app_coverage_is_one_minus_the_total_variation_per_head():
+    heads = [("background", 2), ("colour", 3)]
+    real = {"background": [50, 50], "colour": [10, 10, 10]}
+    assert app_coverage(real, real, heads) == (1.0, {"background": 1.0, "colour": 1.0})
+    dark_only = {"background": [100], "colour": [0, 5, 5]}  # bincount stops at the last drawn value
+    value, per = app_coverage(dark_only, real, heads)
+    assert per == {"background": pytest.approx(0.5), "colour": pytest.approx(2 / 3)}
+    assert value == pytest.approx((0.5 + 2 / 3) / 2)
+    assert app_coverage({"background": [0, 7], "colour": [0, 0, 9]}, {"background": [3, 0], "colour": [4, 4, 0]},
+                        heads)[0] == 0.0
 
 
 def test_acd_colour_measures_drift_and_refuses_blank_videos():
@@ -133,6 +145,9 @@ def test_untrained_generator_is_worse_than_real_data_and_stats_are_cached(judged
     assert rows["fd"] == {"fd": pytest.approx(fd["value"], rel=1e-3),
                           "floor": pytest.approx(fd["floor_real_train_vs_test"], rel=1e-3)}
     assert rows["acc"]["chance"] == 0.125 and rows["disentangle"]["oracle"] == pytest.approx(dis["oracle"], rel=1e-3)
+    cov = first["app_coverage_16f"]
+    assert set(rows["coverage"]) == {"coverage", "ceiling", "oracle"} and set(cov["per_head"]) == set(dis["appearance_heads"].split("+"))
+    assert 0 <= cov["value"] < cov["oracle"] <= 1 and cov["ceiling_real_train_vs_test"] > 0.5
     assert all(isinstance(v, float) for row in rows.values() for v in row.values())
     side = details(first)
     assert side["headline"]["switch"] == "dis_switch_16f" and side["records"]["acd_feat_16f"] is first["acd_feat_16f"]

@@ -177,13 +177,14 @@ def app_coverage(fake: dict, real: dict, heads: list[tuple[str, int]]) -> tuple[
 
 @register("coverage")
 def coverage_metrics(ctx: Context) -> dict:
-    """How much of the real test clips' appearance distribution the fakes cover (a generator that drops
-    modes, e.g. draws every clip on one background, scores low whatever each clip looks like). Read
-    against real train vs test (the same statistic between two real sets) and, on the synthetic set,
-    the renderer drawing z_a at random (the oracle)."""
+    """How much of the real training clips' appearance distribution the fakes cover (a generator that
+    drops modes, e.g. draws every clip on one background, scores low whatever each clip looks like).
+    The reference is the training split, what G learnt from (the test split holds a few subjects, so
+    its appearances are lumpy); read it against the test split's own score (real test vs train) and,
+    on the synthetic set, the renderer drawing z_a at random (the oracle)."""
     heads = ctx.heads
-    value, per = app_coverage(ctx.fake["stats"]["appearance_counts"], ctx.real["test"]["appearance_counts"], heads)
-    real, _ = app_coverage(ctx.real["train"]["appearance_counts"], ctx.real["test"]["appearance_counts"], heads)
+    value, per = app_coverage(ctx.fake["stats"]["appearance_counts"], ctx.real["train"]["appearance_counts"], heads)
+    real, _ = app_coverage(ctx.real["test"]["appearance_counts"], ctx.real["train"]["appearance_counts"], heads)
     extra = {}
     oracle = _oracle(ctx)
     if oracle is not None:
@@ -192,11 +193,11 @@ def coverage_metrics(ctx: Context) -> dict:
         pred = _run_evaluator(ctx.evaluator, generate(oracle, z_a, z_m, labels, ctx.cfg.eval.batch),
                               ctx.cfg.eval.batch)["appearance"]
         counts = {k: torch.bincount(v).tolist() for k, v in pred.items()}
-        extra["oracle"] = app_coverage(counts, ctx.real["test"]["appearance_counts"], heads)[0]
+        extra["oracle"] = app_coverage(counts, ctx.real["train"]["appearance_counts"], heads)[0]
     return {f"app_coverage_{ctx.protocol['clip_length']}f": _record(
-        ctx, value, ceiling_real_train_vs_test=real, per_head={h: round(v, 4) for h, v in per.items()},
+        ctx, value, ceiling_real_test_vs_train=real, per_head={h: round(v, 4) for h, v in per.items()},
         appearance_heads="+".join(h for h, _ in heads), **extra,
-        note="1 - total variation between the judged appearance factors of fakes and real test clips, "
+        note="1 - total variation between the judged appearance factors of fakes and real training clips, "
              "mean over heads (higher = more of the data's appearances drawn)")}
 
 

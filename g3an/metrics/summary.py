@@ -21,7 +21,7 @@ from typing import Optional
 
 # the record keys a value is read against → their short names (metrics files, logs, report)
 REFERENCES = {"real_test": "real", "oracle": "oracle", "chance": "chance", "floor_real_train_vs_test": "floor",
-              "maximum": "maximum", "ceiling_real_train_vs_test": "ceiling"}
+              "maximum": "maximum", "ceiling_real_test_vs_train": "ceiling"}
 
 # file stem (= key of the value) → (record-name prefix, {record key: reference name})
 HEADLINE: dict[str, tuple[str, dict[str, str]]] = {
@@ -31,7 +31,7 @@ HEADLINE: dict[str, tuple[str, dict[str, str]]] = {
     "switch": ("dis_switch_", {"oracle": "oracle"}),
     "motion_varies": ("dis_motion_varies_", {"oracle": "oracle"}),
     "app_kept": ("dis_app_kept_", {"oracle": "oracle"}),
-    "coverage": ("app_coverage_", {"ceiling_real_train_vs_test": "ceiling", "oracle": "oracle"}),
+    "coverage": ("app_coverage_", {"ceiling_real_test_vs_train": "ceiling", "oracle": "oracle"}),
 }
 
 

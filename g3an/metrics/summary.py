@@ -2,16 +2,15 @@
 full records (protocol, notes, diagnostics) as a details sidecar that is an output, not a metric.
 
 Each headline file holds the metric's value under the metric's own name and the references it is
-read against under shared names (``floor``, ``ceiling``, ``real``, ``chance``, ``oracle``), so that
+read against under shared names (``floor``, ``real``, ``chance``, ``oracle``), so that
 
 - ``dvc metrics show`` is one row per metric with a handful of columns,
 - ``dvc exp show --only-changed`` shows each metric under its own short name (references do not
   change between runs of one data set and judge, so they drop out there), and
 - ``dvc metrics diff`` is one line per changed number.
 
-The seven headline metrics are the ones the paper's claim is read by (quality: FD, class accuracy,
-appearance coverage; disentanglement: motion varies with z_m, appearance kept under z_m, the switch,
-the combined score).
+The six headline metrics are the ones the paper's claim is read by (quality: FD, class accuracy;
+disentanglement: motion varies with z_m, appearance kept under z_m, the switch, the combined score).
 Entropies, ACDs and the other disentanglement parts stay in the details file (and the report).
 """
 
@@ -21,7 +20,7 @@ from typing import Optional
 
 # the record keys a value is read against → their short names (metrics files, logs, report)
 REFERENCES = {"real_test": "real", "oracle": "oracle", "chance": "chance", "floor_real_train_vs_test": "floor",
-              "maximum": "maximum", "ceiling_real_test_vs_train": "ceiling"}
+              "maximum": "maximum"}
 
 # file stem (= key of the value) → (record-name prefix, {record key: reference name})
 HEADLINE: dict[str, tuple[str, dict[str, str]]] = {
@@ -31,7 +30,6 @@ HEADLINE: dict[str, tuple[str, dict[str, str]]] = {
     "switch": ("dis_switch_", {"oracle": "oracle"}),
     "motion_varies": ("dis_motion_varies_", {"oracle": "oracle"}),
     "app_kept": ("dis_app_kept_", {"oracle": "oracle"}),
-    "coverage": ("app_coverage_", {"ceiling_real_test_vs_train": "ceiling", "oracle": "oracle"}),
 }
 
 

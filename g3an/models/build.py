@@ -25,7 +25,7 @@ def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0, m
     tz = spec.latent_length(loader.clip_length)
     g = Generator(spec)
     d_v = VideoDiscriminator(loader.clip_length, model.size, model.discriminator_width, model.d_video_mode, n_classes,
-                             Z_MOTION * tz if motion_code else 0, mbstd=model.d_mbstd)
+                             Z_MOTION * tz if motion_code else 0, mbstd=model.d_mbstd if model.d_mbstd_video else 0)
     d_i = ImageDiscriminator(model.size, model.discriminator_width, n_classes, mbstd=model.d_mbstd)
     return g, d_v, d_i, tz
 

@@ -15,13 +15,14 @@
 The linear heads are the reference's final 4×4 conv written as a linear; every head is built for
 one input size (``frames``, ``size``).
 
-``mbstd`` > 0 (``model.d_mbstd``; not the paper) appends ProGAN's **minibatch standard deviation**
-(Karras et al., 2018) to the last feature map of both Ds: one channel holding, for each group of
-``mbstd`` samples, the standard deviation of every feature across the group, averaged. A batch of
-near-identical fakes then looks unlike a batch of real clips, whatever each clip looks like alone:
-it is the usual remedy for a generator that drops modes (the default generator drew every clip on
-the dark background, half the data set's). It makes each logit depend on its batch, so real and
-fake clips must go through D in separate calls (the training step does).
+``mbstd`` > 0 (not the paper) appends ProGAN's **minibatch standard deviation** (Karras et al.,
+2018) to a D's last feature map: one channel holding, for each group of ``mbstd`` samples, the
+standard deviation of every feature across the group, averaged. A batch of near-identical fakes
+then looks unlike a batch of real ones, whatever each looks like alone: the usual remedy for a
+generator that drops modes (the default generator drew every clip on the dark background, half
+the data set's). ``model.d_mbstd`` gives it to D_I, where appearance shows (``d_mbstd_video``: to
+D_V too). It makes each logit depend on its batch, so real and fake inputs go through D in
+separate calls (the training step does).
 
 Class conditioning is a **projection** (Miyato & Koyama, 2018): logit = ψ(φ(x)) + ⟨e_y, φ(x)⟩.
 We chose it over concatenating label maps to the input because it conditions every feature at

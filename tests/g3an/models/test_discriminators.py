@@ -125,3 +125,19 @@ def test_mbstd_off_is_the_papers_discriminator():
                  (ImageDiscriminator(32, width=1 / 16), ImageDiscriminator(32, width=1 / 16, mbstd=0))):
         assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in b.state_dict().items()}
         assert not any(isinstance(m, MinibatchStd) for m in b.modules())
+
+
+def test_d_mbstd_goes_to_the_image_d_and_to_the_video_d_on_request():
+    from g3an.config import LoaderConfig, ModelConfig
+    from g3an.models.build import build_models
+
+    def has(d):
+        return any(isinstance(m, MinibatchStd) for m in d.modules())
+
+    small = dict(attention="none", size=32, width=0.0625)
+    _, d_v, d_i, _ = build_models(ModelConfig(**small, d_mbstd=4), LoaderConfig())
+    assert has(d_i) and not has(d_v)
+    _, d_v, d_i, _ = build_models(ModelConfig(**small, d_mbstd=4, d_mbstd_video=True), LoaderConfig())
+    assert has(d_i) and has(d_v)
+    _, d_v, d_i, _ = build_models(ModelConfig(**small), LoaderConfig())
+    assert not has(d_i) and not has(d_v)

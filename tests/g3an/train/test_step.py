@@ -64,7 +64,8 @@ def test_with_minibatch_std_real_and_fake_clips_meet_d_in_separate_batches():
     """``model.d_mbstd``'s statistic is a batch's: the D step's losses are those of D on the real clips
     alone and on the fakes alone (one pass over both would mix their spreads)."""
     torch.manual_seed(0)
-    g, d_v, d_i, tz = build_models(ModelConfig(attention="none", size=32, width=0.0625, d_mbstd=2), LoaderConfig())
+    g, d_v, d_i, tz = build_models(ModelConfig(attention="none", size=32, width=0.0625, d_mbstd=2, d_mbstd_video=True),
+                                   LoaderConfig())
     opt_g, opt_d = make_optimizers(g, d_v, d_i)
     nets = Nets(g, d_v, d_i, opt_g, opt_d, tz)
     real = torch.rand(4, 3, 16, 32, 32) * 2 - 1  # (B, 3, T, H, W)

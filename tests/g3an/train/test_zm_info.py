@@ -10,7 +10,7 @@ from g3an.config import LoaderConfig, ModelConfig
 from g3an.models.build import build_models
 from g3an.models.discriminators import VideoDiscriminator
 from g3an.sampling import sample_latents
-from g3an.train.step import Nets, gan_step, make_optimizers, zm_error
+from g3an.train.step import Nets, gan_step, zm_error
 
 
 @pytest.mark.parametrize("mode", ["3d", "2p1d"])

@@ -78,6 +78,11 @@ def _run_evaluator(evaluator, videos: torch.Tensor, batch: int) -> dict:
             "where": torch.cat(out["where"]) if out["where"] else None}
 
 
+def appearance_counts(appearance: dict[str, torch.Tensor]) -> dict[str, list[int]]:
+    """Per appearance head, how many clips the judge read as each value (what ``app_coverage`` compares)."""
+    return {k: torch.bincount(v).tolist() for k, v in appearance.items()}
+
+
 def _summary(videos_uint8: np.ndarray, ev: dict, labels: Optional[torch.Tensor]) -> dict:
     mu, sigma = statistics(ev["feature"])
     intra, inter = _entropies(ev["motion_probs"])
@@ -85,7 +90,7 @@ def _summary(videos_uint8: np.ndarray, ev: dict, labels: Optional[torch.Tensor])
          "intra_entropy": intra, "inter_entropy": inter, "acd_feat": acd.acd_feat(ev["frame_embedding"])["value"]}
     colour = acd.acd_color(videos_uint8)
     s["acd_color"], s["acd_color_coverage"] = colour["value"], colour["coverage"]
-    s["appearance_counts"] = {k: torch.bincount(v).tolist() for k, v in ev["appearance"].items()}
+    s["appearance_counts"] = appearance_counts(ev["appearance"])
     if labels is not None:
         ok = labels >= 0
         s["accuracy"] = float((ev["motion_probs"].argmax(1)[ok] == labels[ok]).float().mean()) if ok.any() else None
@@ -193,8 +198,7 @@ def coverage_metrics(ctx: Context) -> dict:
         z_a, z_m, labels = sample_latents(ctx.cfg.eval.n_fake, ctx.latent_length, ctx.n_classes, gen)
         pred = _run_evaluator(ctx.evaluator, generate(oracle, z_a, z_m, labels, ctx.cfg.eval.batch),
                               ctx.cfg.eval.batch)["appearance"]
-        counts = {k: torch.bincount(v).tolist() for k, v in pred.items()}
-        extra["oracle"] = app_coverage(counts, ctx.real["train"]["appearance_counts"], heads)[0]
+        extra["oracle"] = app_coverage(appearance_counts(pred), ctx.real["train"]["appearance_counts"], heads)[0]
     return {f"app_coverage_{ctx.protocol['clip_length']}f": _record(
         ctx, value, real_test=real, per_head={h: round(v, 4) for h, v in per.items()},
         appearance_heads="+".join(h for h, _ in heads), **extra,

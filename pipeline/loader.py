@@ -80,12 +80,21 @@ class ClipStream(IterableDataset):
     """Endless batches of clips for the current ``segment`` (set it before iterating)."""
 
     def __init__(self, shards: Sequence[str], loader: LoaderConfig, seed: int = 0,
-                 meta_labels: Sequence[tuple[str, Sequence[str]]] = (), track_grid: int = 0):
+                 meta_labels: Sequence[tuple[str, Sequence[str]]] = (), track_grid: int = 0,
+                 subject_pairs: bool = False):
         """Clips as ``loader`` says (clip length, frame steps, batch size, shuffle buffer, shard mode);
         change one setting for one use with ``dataclasses.replace(cfg.loader, batch_size=32)``.
         ``track_grid`` > 0 appends two labels per clip: the cell of a ``track_grid``² grid that holds the
-        object in the clip's first and in its last frame (``track_cell``; −1 where the track has no point)."""
+        object in the clip's first and in its last frame (``track_cell``; −1 where the track has no point).
+        ``subject_pairs``: every batch is B/2 pairs — clips 2k and 2k + 1 of one subject (``train.pair_d``).
+        A clip waits until the stream brings another clip of its subject (one clip per subject waits at
+        most, so memory stays bounded); each pair is mostly two different videos, and for a subject
+        with one video, two visits of it (two windows) on later passes."""
         super().__init__()
+        if subject_pairs and loader.batch_size % 2:
+            raise UserError(f"loader.batch_size = {loader.batch_size}: same-subject pairs (train.pair_d > 0) "
+                            "need an even batch; set loader.batch_size to an even number")
+        self.subject_pairs = subject_pairs
         self.meta_labels = [(key, {v: i for i, v in enumerate(vocab)}) for key, vocab in meta_labels]
         self.track_grid = track_grid
         self.shards = list(shards)
@@ -125,6 +134,7 @@ class ClipStream(IterableDataset):
         worker = info.id if info else 0
         rng = random.Random(f"clips-{self.seed}-{self.segment}-{rank}-{worker}")
         batch_frames, batch_labels, clips = [], [], 0
+        waiting: dict[str, tuple[np.ndarray, object]] = {}  # subject_pairs: subject → a clip and its label
         for epoch, sample in self._samples(rng):
             frames, meta = decode_sample(sample)  # (N, H, W, 3) uint8
             idx = clip_indices(frames.shape[0], self.clip_length, self.frame_steps, rng)
@@ -134,7 +144,7 @@ class ClipStream(IterableDataset):
                                     f"{self.clip_length} at frame steps {list(self.frame_steps)}; lower them")
                 continue
             clips += 1
-            batch_frames.append(frames[idx])
+            clip = frames[idx]  # (T, H, W, 3)
             label = int(meta.get("label_index", -1))
             if self.meta_labels or self.track_grid:
                 label = [label] + [vocab.get(str(meta.get(key)), -1) for key, vocab in self.meta_labels]
@@ -142,6 +152,15 @@ class ClipStream(IterableDataset):
                 track = meta.get("track")
                 label += [track_cell(track[i], self.track_grid) if track and i < len(track) else -1
                           for i in (idx[0], idx[-1])]
+            if self.subject_pairs:
+                subject = str(meta["subject"])
+                if subject not in waiting:
+                    waiting[subject] = (clip, label)
+                    continue
+                first, first_label = waiting.pop(subject)
+                batch_frames.append(first)
+                batch_labels.append(first_label)
+            batch_frames.append(clip)
             batch_labels.append(label)
             if len(batch_frames) == self.batch_size:
                 yield torch.from_numpy(np.stack(batch_frames)), torch.tensor(batch_labels, dtype=torch.int64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from g3an.config import LoaderConfig, ModelConfig
 from g3an.errors import UserError
 from g3an.latent import Z_MOTION
-from g3an.models.discriminators import ImageDiscriminator, VideoDiscriminator
+from g3an.models.discriminators import ImageDiscriminator, PairDiscriminator, VideoDiscriminator
 from g3an.models.generator import G3Spec, Generator
 from g3an.persistence import load_artifact
 
@@ -28,6 +28,11 @@ def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0, m
                              Z_MOTION * tz if motion_code else 0, mbstd=model.d_mbstd if model.d_mbstd_video else 0)
     d_i = ImageDiscriminator(model.size, model.discriminator_width, n_classes, mbstd=model.d_mbstd)
     return g, d_v, d_i, tz
+
+
+def build_pair_discriminator(model: ModelConfig) -> PairDiscriminator:
+    """D_P (``train.pair_d``) at the discriminators' width."""
+    return PairDiscriminator(model.size, model.discriminator_width)
 
 
 def load_generator(path, model: ModelConfig | None = None, use_ema: bool = True, device="cpu"):

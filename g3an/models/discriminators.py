@@ -1,4 +1,5 @@
-"""The two discriminators, trained jointly: D_V on whole clips, D_I on single frames.
+"""The two discriminators, trained jointly: D_V on whole clips, D_I on single frames (and, with
+``train.pair_d``, a third: D_P on pairs of frames, ``PairDiscriminator``).
 
 - ``VideoDiscriminator``:
   - ``"3d"`` (the paper): per layer a 4×4×4 Conv3d, stride 2 (time only strided while it is
@@ -183,11 +184,11 @@ class VideoDiscriminator(nn.Module):
 
 
 class ImageDiscriminator(nn.Module):
-    def __init__(self, size: int = 64, width: float = 1.0, n_classes: int = 0, mbstd: int = 0):
+    def __init__(self, size: int = 64, width: float = 1.0, n_classes: int = 0, mbstd: int = 0, in_channels: int = 3):
         super().__init__()
-        self.size = size
+        self.size, self.in_channels = size, in_channels
         layers: list[nn.Module] = []
-        cin, s = 3, size
+        cin, s = in_channels, size
         for i in range(_n_layers(size)):
             cout = channels(_WIDTHS[min(i, 3)], width)
             layers += [conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
@@ -199,5 +200,22 @@ class ImageDiscriminator(nn.Module):
         self.head = _LinearHead(cin * s * s, n_classes)
 
     def forward(self, image: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        assert_shape(image, (None, 3, self.size, self.size))  # (B, 3, H, W)
+        assert_shape(image, (None, self.in_channels, self.size, self.size))  # (B, 3, H, W)
         return self.head(self.features(image), labels)  # (B,)
+
+
+class PairDiscriminator(ImageDiscriminator):
+    """D_P (``train.pair_d``; not the paper): is this pair of frames two views of one subject? An
+    unconditional image D over the two frames stacked on the channel axis. Real pairs are frames of
+    two clips of the same subject (the loader's ``subject_pairs``: mostly two different actions);
+    fake pairs are frames of two clips that share z_a, each with its own z_m and class. Every
+    dataset here has several videos per subject, and in all of them a subject keeps its looks across
+    videos: D_P asks G for exactly that, which neither D_V nor D_I can (each sees one clip at a time,
+    so a generator that redraws the object for each class passes both)."""
+
+    def __init__(self, size: int = 64, width: float = 1.0):
+        super().__init__(size, width, n_classes=0, in_channels=6)
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """first, second (B, 3, H, W) → logits (B,)."""
+        return super().forward(torch.cat([first, second], 1))  # (B, 6, H, W)

@@ -37,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from g3an.config import Config, dump_yaml
 from g3an.errors import UserError
-from g3an.models.build import build_models
+from g3an.models.build import build_models, build_pair_discriminator
 from g3an.persistence import save_artifact
 from g3an.render.grid import frame_grid, to_uint8
 from g3an.render.media import captioned
@@ -59,7 +59,7 @@ class FitResult:
     clips: int
     metrics: dict
     interrupted: Optional[int] = None  # the signal number that stopped the run
-    models: dict = field(default_factory=dict, repr=False)  # g, d_v, d_i, ema (this rank's, unwrapped)
+    models: dict = field(default_factory=dict, repr=False)  # g, d_v, d_i, d_p (None without pair_d), ema (unwrapped)
 
 
 class Diverged(UserError):
@@ -123,11 +123,13 @@ class _Run:
     opt_d: torch.optim.Optimizer
     gen: torch.Generator  # this rank's latents and frame picks
     latent_length: int
+    d_p: Optional[torch.nn.Module] = None  # train.pair_d's pair discriminator
     step: int = 0
     clips: int = 0
 
     def state(self) -> dict:
         return {"g": self.g.state_dict(), "d_v": self.d_v.state_dict(), "d_i": self.d_i.state_dict(),
+                **({"d_p": self.d_p.state_dict()} if self.d_p is not None else {}),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "step": self.step, "clips": self.clips}
@@ -135,6 +137,8 @@ class _Run:
     def load(self, state: dict, rank: int) -> None:
         self.g.load_state_dict(state["g"]), self.d_v.load_state_dict(state["d_v"])
         self.d_i.load_state_dict(state["d_i"])
+        if self.d_p is not None:
+            self.d_p.load_state_dict(state["d_p"])
         self.opt_g.load_state_dict(state["opt_g"]), self.opt_d.load_state_dict(state["opt_d"])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
@@ -159,10 +163,11 @@ def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
     except ValueError as e:
         raise UserError(f"loader.clip_length = {cfg.loader.clip_length}: {e}") from None
     g, d_v, d_i = g.to(d.device), d_v.to(d.device), d_i.to(d.device)
+    d_p = build_pair_discriminator(cfg.model).to(d.device) if tc.pair_d > 0 else None
     ema = copy.deepcopy(g).eval().requires_grad_(False) if tc.ema_beta > 0 else None
-    opt_g, opt_d = make_optimizers(g, d_v, d_i, tc.lr_g, tc.lr_d, tc.betas)
+    opt_g, opt_d = make_optimizers(g, d_v, d_i, tc.lr_g, tc.lr_d, tc.betas, d_p=d_p)
     gen = torch.Generator().manual_seed(cfg.base.seed * 7919 + d.rank)
-    return _Run(g, d_v, d_i, ema, opt_g, opt_d, gen, tz)
+    return _Run(g, d_v, d_i, ema, opt_g, opt_d, gen, tz, d_p)
 
 
 def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_hash: str, out: Path,
@@ -206,14 +211,16 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
         torch.backends.cudnn.allow_tf32 = True
         if tc.amp:
             autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
-    g_run, dv_run, di_run = run.g, run.d_v, run.d_i
+    nets = [run.g, run.d_v, run.d_i] + ([run.d_p] if run.d_p is not None else [])
     if d.world > 1:
         ids = [dev.index] if dev.type == "cuda" else None
-        g_run, dv_run, di_run = (DDP(m, device_ids=ids) for m in (g_run, dv_run, di_run))
+        nets = [DDP(m, device_ids=ids) for m in nets]
     if tc.compile:
-        g_run, dv_run, di_run = (torch.compile(m) for m in (g_run, dv_run, di_run))
+        nets = [torch.compile(m) for m in nets]
+    g_run, dv_run, di_run, *dp_run = nets
     return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss,
-                tc.r1_gamma, tc.r1_every, tc.augment_translate, tc.zm_diversity, tc.zm_info), autocast
+                tc.r1_gamma, tc.r1_every, tc.augment_translate, tc.zm_diversity, tc.zm_info,
+                dp_run[0] if dp_run else None, tc.pair_d), autocast
 
 
 class _Ticker:
@@ -323,7 +330,7 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
     nets, autocast = _for_device(run, cfg, n_classes, d)
 
     # --- data: segments of ckpt_every batches, so a resumed run sees the same batches
-    stream = ClipStream(verified_shards(shards, "train"), cfg.loader, cfg.base.seed)
+    stream = ClipStream(verified_shards(shards, "train"), cfg.loader, cfg.base.seed, subject_pairs=tc.pair_d > 0)
     loader = ClipLoader(stream, tc.ckpt_every, cfg.loader.workers)
     start_step, start_clips = run.step, run.clips
     tick = _Ticker(cfg, out, live_dir, run, classes, n_classes, progress) if d.main else None
@@ -399,4 +406,4 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
             export_generator(out / "generator.pt", run.g, run.ema, run.latent_length, classes, n_classes, cfg,
                              params_hash, run.step)
     return FitResult(run.step, run.clips, metrics, stop["signal"],
-                     {"g": run.g, "d_v": run.d_v, "d_i": run.d_i, "ema": run.ema})
+                     {"g": run.g, "d_v": run.d_v, "d_i": run.d_i, "d_p": run.d_p, "ema": run.ema})

@@ -36,11 +36,15 @@ class Nets:
     augment_translate: float = 0.0  # both Ds see clips shifted by up to this fraction (augment.translate); 0 = off
     zm_diversity: float = 0.0  # weight of the mode-seeking term on z_m (zm_spread); 0 = off (the paper)
     zm_info: float = 0.0  # weight of InfoGAN's z_m regression (D_V built with its motion-code head); 0 = off (the paper)
+    d_p: Optional[nn.Module] = None  # the pair discriminator (train.pair_d; its parameters in opt_d)
+    pair_d: float = 0.0  # weight of D_P's losses; > 0 needs d_p and a real batch of same-subject pairs (2k, 2k + 1)
 
 
-def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
+def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                    d_p: Optional[nn.Module] = None):
     opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(list(d_v.parameters()) + list(d_i.parameters()), lr=lr_d, betas=betas)
+    d_params = [p for d in (d_v, d_i, d_p) if d is not None for p in d.parameters()]
+    opt_d = torch.optim.Adam(d_params, lr=lr_d, betas=betas)
     return opt_g, opt_d
 
 
@@ -79,7 +83,11 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
     from 1 (lazy R1 runs when it is a multiple of ``r1_every``). Returns detached losses and logits
     (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``, ``zm_info_d`` and
-    ``zm_info_g`` with ``zm_info``)."""
+    ``zm_info_g`` with ``zm_info``, ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``).
+
+    With ``pair_d`` the real batch must come as same-subject pairs (clips 2k and 2k + 1: the loader's
+    ``subject_pairs``); the fakes are paired alike — clip 2k + 1 shares clip 2k's z_a — and take the
+    real batch's classes, so a fake pair's classes relate as a real pair's do."""
     b, t = real.shape[0], real.shape[2]
     z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device)
     pairs = b // 2 if nets.zm_diversity > 0 else 0
@@ -93,6 +101,13 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     info = nets.zm_info > 0
     if not nets.n_classes:
         labels = None
+    pair = nets.pair_d > 0
+    if pair:
+        if nets.d_p is None or b % 2:
+            raise ValueError(f"pair_d needs a pair discriminator and an even batch (got {b} clips)")
+        z_a = z_a[0::2].repeat_interleave(2, 0)  # (B, 128): clips 2k and 2k + 1 share one z_a
+        if labels is not None:
+            fake_labels = labels
     idx_real = torch.randint(t, (b,), generator=gen)  # D_I sees one random frame per clip
     idx_fake = torch.randint(t, (b,), generator=gen)
 
@@ -107,39 +122,63 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     # as much again: D_V's step 0.51 → 0.36 s at width 1/8; docs/what-we-tried.md, "The default step
     # with R1"), and model.d_mbstd's batch statistic never mixes real and fake clips.
     d_v, d_i = unwrap(nets.d_v), unwrap(nets.d_i)
-    _requires_grad(d_v, True), _requires_grad(d_i, True)
+    d_p = unwrap(nets.d_p) if pair else None
+    discriminators = [d for d in (d_v, d_i, d_p) if d is not None]
+    for d in discriminators:
+        _requires_grad(d, True)
     fake_d = fake.detach()
     r1 = nets.r1_gamma > 0 and step % nets.r1_every == 0
     real_clip = real.detach().requires_grad_(r1)  # (B, 3, T, H, W): a leaf when R1 needs ∂D/∂x
     real_frame = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W)
+    fake_frame = pick_frames(fake_d, idx_fake)  # (B, 3, H, W)
     with autocast():
         real_v = nets.d_v(real_clip, labels).float()  # (B,)
         fake_v, zm_read = _video_logits(nets.d_v, fake_d, fake_labels, info)  # zm_read: D_V learns to read z_m
         real_i = nets.d_i(real_frame, labels).float()
-        fake_i = nets.d_i(pick_frames(fake_d, idx_fake), fake_labels).float()
+        fake_i = nets.d_i(fake_frame, fake_labels).float()
         loss_dv, loss_di = d_loss(real_v, fake_v, nets.loss), d_loss(real_i, fake_i, nets.loss)
     loss_d = loss_dv + loss_di
     extra = {}
+    if pair:  # D_P: a frame of clip 2k beside a frame of clip 2k + 1 (the same frames D_I saw)
+        real_pair = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W): R1's own leaf
+        with autocast():
+            real_p = nets.d_p(real_pair[0::2], real_pair[1::2]).float()  # (B/2,)
+            fake_p = nets.d_p(fake_frame[0::2], fake_frame[1::2]).float()
+            extra["loss_d_pair"] = d_loss(real_p, fake_p, nets.loss)
+        loss_d = loss_d + nets.pair_d * extra["loss_d_pair"]
     if info:
         extra["zm_info_d"] = zm_error(zm_read, z_m)
         loss_d = loss_d + nets.zm_info * extra["zm_info_d"]
     if r1:  # R1 (Mescheder et al., 2018): γ/2 · E‖∇ₓD(x)‖² over real inputs, for each discriminator
-        grad_v, grad_i = torch.autograd.grad([real_v.sum(), real_i.sum()], [real_clip, real_frame], create_graph=True)
-        extra["r1_video"] = grad_v.float().pow(2).flatten(1).sum(1).mean()
-        extra["r1_image"] = grad_i.float().pow(2).flatten(1).sum(1).mean()
-        loss_d = loss_d + 0.5 * nets.r1_gamma * nets.r1_every * (extra["r1_video"] + extra["r1_image"])
+        outs, leaves = [real_v.sum(), real_i.sum()], [real_clip, real_frame]
+        if pair:
+            outs, leaves = outs + [real_p.sum()], leaves + [real_pair]
+        grads = torch.autograd.grad(outs, leaves, create_graph=True)
+        extra["r1_video"] = grads[0].float().pow(2).flatten(1).sum(1).mean()
+        extra["r1_image"] = grads[1].float().pow(2).flatten(1).sum(1).mean()
+        penalty = extra["r1_video"] + extra["r1_image"]
+        if pair:  # per real pair: the two frames' gradients together
+            extra["r1_pair"] = grads[2].float().pow(2).view(b // 2, -1).sum(1).mean()
+            penalty = penalty + nets.pair_d * extra["r1_pair"]
+        loss_d = loss_d + 0.5 * nets.r1_gamma * nets.r1_every * penalty
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
 
     # --- G step: the same fake batch through the updated (frozen) Ds, bypassing their DDP wrappers
-    _requires_grad(d_v, False), _requires_grad(d_i, False)
+    for d in discriminators:
+        _requires_grad(d, False)
+    fake_frame = pick_frames(fake, idx_fake)  # (B, 3, H, W), through G this time
     with autocast():
         out_v, zm_read = _video_logits(d_v, fake, fake_labels, info)  # G learns to put z_m where D_V reads it
         loss_gv = g_loss(out_v, nets.loss)
-        loss_gi = g_loss(d_i(pick_frames(fake, idx_fake), fake_labels).float(), nets.loss)
+        loss_gi = g_loss(d_i(fake_frame, fake_labels).float(), nets.loss)
+        if pair:
+            extra["loss_g_pair"] = g_loss(d_p(fake_frame[0::2], fake_frame[1::2]).float(), nets.loss)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g = loss_gv + loss_gi
+    if pair:
+        loss_g = loss_g + nets.pair_d * extra["loss_g_pair"]
     if info:
         extra["zm_info_g"] = zm_error(zm_read, z_m)
         loss_g = loss_g + nets.zm_info * extra["zm_info_g"]
@@ -148,7 +187,8 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         loss_g = loss_g + nets.zm_diversity / (spread + 1e-5)
     loss_g.backward()
     nets.opt_g.step()
-    _requires_grad(d_v, True), _requires_grad(d_i, True)
+    for d in discriminators:
+        _requires_grad(d, True)
 
     return {k: v.detach() for k, v in dict(
         loss_d_video=loss_dv, loss_d_image=loss_di, loss_g_video=loss_gv, loss_g_image=loss_gi,

@@ -229,9 +229,10 @@ def http_server(folder: Path, drop_once: Iterable[str] = (), ranges: bool = True
 
 def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: int = 8, per_shard: int = 3,
                       split: str = "train", lengths: Sequence[int] | None = None,
-                      track_frames: int | None = None) -> list[Path]:
+                      track_frames: int | None = None, subjects: int | None = None) -> list[Path]:
     """Shards whose pixels say where they came from: channel 0 = frame index, channel 1 = video index;
-    4 classes (``a``–``d``, label = video index mod 4), one subject per video, and a real manifest.
+    4 classes (``a``–``d``, label = video index mod 4), one subject per video (or ``subjects`` of
+    them: video v is subject ``s{v mod subjects}``), and a real manifest.
     ``track_frames``: each video's metadata gets a ``track`` of that many points, frame i at
     (i / frames, 0.5): left to right across the middle row."""
     from types import SimpleNamespace
@@ -247,7 +248,7 @@ def make_index_shards(folder: Path, videos: int = 12, frames: int = 40, size: in
         f = np.zeros((n, size, size, 3), np.uint8)
         f[..., 0] = np.arange(n, dtype=np.uint8)[:, None, None]
         f[..., 1] = v
-        meta = {"label_index": v % 4, "label": classes[v % 4], "subject": f"s{v}", "frames": n}
+        meta = {"label_index": v % 4, "label": classes[v % 4], "subject": f"s{v % subjects if subjects else v}", "frames": n}
         if track_frames is not None:
             meta["track"] = [[i / n, 0.5] for i in range(track_frames)]
         w.write(f"video{v:03d}", f, meta)
@@ -333,6 +334,30 @@ def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300, **
 
     cmd = [str(Path(sys.executable).parent / "g3an-cli"), *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def latest_checkpoint(run: Path) -> dict:
+    """The training run's newest checkpoint, loaded as training loads it."""
+    from g3an.persistence import load_artifact
+
+    folder = run / "checkpoints"
+    return load_artifact(folder / (folder / "latest").read_text().strip(), "checkpoint")
+
+
+def record_latents(g):
+    """G wrapped to remember the latents of every call — (z_a, z_m, labels) — in ``.seen``."""
+    import torch
+
+    class LatentRecorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g, self.seen = g, []
+
+        def forward(self, z_a, z_m, labels=None):
+            self.seen.append((z_a.clone(), z_m.clone(), None if labels is None else labels.clone()))
+            return self.g(z_a, z_m, labels)
+
+    return LatentRecorder()
 
 
 def make_generator_export(path: Path, n_classes: int = 4, preset: str = "paper", seed: int = 0, **model) -> Path:

@@ -144,3 +144,17 @@ def test_track_labels_name_the_cell_that_holds_the_object_in_the_first_and_last_
                 ys, xs = np.nonzero(np.abs(frame - ground).sum(-1) > 90)  # the object's pixels
                 agree.append(track_cell(((xs.mean() + 0.5) / 32, (ys.mean() + 0.5) / 32), 3) == cell)
     assert len(agree) == 64 and np.mean(agree) > 0.9  # a centroid on a cell border may round the other way
+
+
+def test_subject_pairs_batch_two_clips_of_one_subject_side_by_side(tmp_path):
+    make_index_shards(tmp_path, videos=12, frames=40, per_shard=3, subjects=3)  # subject = video mod 3
+    cfg = LoaderConfig(clip_length=4, batch_size=4, shuffle_buffer=4)
+    seen_videos = set()
+    for frames, labels in ClipLoader(ClipStream(list_shards(tmp_path), cfg, seed=3, subject_pairs=True), 12, 0).segment(0):
+        video = frames[:, 0, 0, 0, 1].long()  # (B,) channel 1 holds the video index
+        assert torch.equal(video[0::2] % 3, video[1::2] % 3)  # each pair: one subject
+        assert torch.equal(labels, video % 4)  # every label still travels with its own clip
+        seen_videos |= set(video.tolist())
+    assert len(seen_videos) == 12  # no video is left out for waiting
+    with pytest.raises(UserError, match="loader.batch_size = 3: same-subject pairs"):
+        ClipStream(list_shards(tmp_path), LoaderConfig(batch_size=3), subject_pairs=True)

@@ -8,15 +8,9 @@ import time
 import pytest
 import torch
 
-from g3an.persistence import load_artifact
 from g3an.train.checkpoint import CheckpointDir
 from g3an.train.loop import Diverged, fit
-from tests.helpers import cli, tiny_config, tiny_overrides
-
-
-def _state(run):
-    ckpt = load_artifact(run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip(), "checkpoint")
-    return ckpt
+from tests.helpers import cli, latest_checkpoint, tiny_config, tiny_overrides
 
 
 def _assert_same_weights(a: dict, b: dict):
@@ -49,7 +43,7 @@ def test_exact_resume_equals_a_straight_run(training_shards, tmp_path):
     fit(tiny_config(train__steps=4), training_shards, tmp_path / "resumed")  # stops mid-segment
     res = fit(tiny_config(train__steps=7), training_shards, tmp_path / "resumed")
     assert res.step == 7
-    _assert_same_weights(_state(tmp_path / "straight"), _state(tmp_path / "resumed"))
+    _assert_same_weights(latest_checkpoint(tmp_path / "straight"), latest_checkpoint(tmp_path / "resumed"))
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6, 7]
 
@@ -153,7 +147,7 @@ def test_resume_after_sigkill_between_checkpoints(training_shards, tmp_path):
     again = cli(*_train_cmd(training_shards, tmp_path / "killed", **common), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"at step {killed_at}" in again.stderr
-    _assert_same_weights(_state(tmp_path / "straight"), _state(tmp_path / "killed"))
+    _assert_same_weights(latest_checkpoint(tmp_path / "straight"), latest_checkpoint(tmp_path / "killed"))
 
 
 def test_sigint_writes_a_checkpoint_and_exits_cleanly(training_shards, tmp_path):

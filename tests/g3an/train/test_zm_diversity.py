@@ -7,6 +7,7 @@ import torch
 from g3an.config import LoaderConfig, ModelConfig
 from g3an.models.build import build_models
 from g3an.train.step import Nets, gan_step, make_optimizers, zm_spread
+from tests.helpers import record_latents
 
 
 def test_zm_spread_compares_the_motion_of_each_pair_per_unit_of_z_m():
@@ -21,22 +22,10 @@ def test_zm_spread_compares_the_motion_of_each_pair_per_unit_of_z_m():
     torch.testing.assert_close(zm_spread(fake, z_m, 2), torch.tensor(expected))
 
 
-class _Recorder(torch.nn.Module):
-    """G that remembers the latents it was given."""
-
-    def __init__(self, g):
-        super().__init__()
-        self.g, self.seen = g, []
-
-    def forward(self, z_a, z_m, labels=None):
-        self.seen.append((z_a.clone(), z_m.clone(), None if labels is None else labels.clone()))
-        return self.g(z_a, z_m, labels)
-
-
 def _nets(weight: float) -> Nets:
     torch.manual_seed(0)
     g, d_v, d_i, tz = build_models(ModelConfig(attention="none", size=32, width=0.0625), LoaderConfig(), n_classes=3)
-    return Nets(_Recorder(g), d_v, d_i, *make_optimizers(g, d_v, d_i), tz, n_classes=3, zm_diversity=weight)
+    return Nets(record_latents(g), d_v, d_i, *make_optimizers(g, d_v, d_i), tz, n_classes=3, zm_diversity=weight)
 
 
 def test_pairs_share_z_a_and_class_and_the_term_moves_g():

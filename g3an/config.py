@@ -129,7 +129,7 @@ class ModelConfig:
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"
     d_width: float = 0.0  # D_V's and D_I's channel multiplier; 0 = ``width`` (the paper: one width for all)
-    d_mbstd: int = 0  # minibatch standard deviation before D_I's head, over groups of this many clips; 0 = off (the paper)
+    d_mbstd: int = 0  # minibatch std before the heads of D_I (and D_P), groups of this many clips; 0 = off (the paper)
     d_mbstd_video: bool = False  # with d_mbstd: D_V's head too
 
     def __post_init__(self):

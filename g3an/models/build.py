@@ -31,8 +31,8 @@ def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0, m
 
 
 def build_pair_discriminator(model: ModelConfig) -> PairDiscriminator:
-    """D_P (``train.pair_d``) at the discriminators' width."""
-    return PairDiscriminator(model.size, model.discriminator_width)
+    """D_P (``train.pair_d``) at the discriminators' width, with D_I's minibatch std (``model.d_mbstd``)."""
+    return PairDiscriminator(model.size, model.discriminator_width, mbstd=model.d_mbstd)
 
 
 def load_generator(path, model: ModelConfig | None = None, use_ema: bool = True, device="cpu"):

@@ -211,10 +211,12 @@ class PairDiscriminator(ImageDiscriminator):
     fake pairs are frames of two clips that share z_a, each with its own z_m and class. Every
     dataset here has several videos per subject, and in all of them a subject keeps its looks across
     videos: D_P asks G for exactly that, which neither D_V nor D_I can (each sees one clip at a time,
-    so a generator that redraws the object for each class passes both)."""
+    so a generator that redraws the object for each class passes both). With ``mbstd`` (``model.d_mbstd``)
+    it also sees how much the pairs of a group differ from each other: pairs alike *within* but
+    not *across* pairs, as real ones are."""
 
-    def __init__(self, size: int = 64, width: float = 1.0):
-        super().__init__(size, width, n_classes=0, in_channels=6)
+    def __init__(self, size: int = 64, width: float = 1.0, mbstd: int = 0):
+        super().__init__(size, width, n_classes=0, mbstd=mbstd, in_channels=6)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """first, second (B, 3, H, W) → logits (B,)."""

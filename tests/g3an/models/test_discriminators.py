@@ -129,7 +129,7 @@ def test_mbstd_off_is_the_papers_discriminator():
 
 def test_d_mbstd_goes_to_the_image_d_and_to_the_video_d_on_request():
     from g3an.config import LoaderConfig, ModelConfig
-    from g3an.models.build import build_models
+    from g3an.models.build import build_models, build_pair_discriminator
 
     def has(d):
         return any(isinstance(m, MinibatchStd) for m in d.modules())
@@ -141,3 +141,5 @@ def test_d_mbstd_goes_to_the_image_d_and_to_the_video_d_on_request():
     assert has(d_i) and has(d_v)
     _, d_v, d_i, _ = build_models(ModelConfig(**small), LoaderConfig())
     assert not has(d_i) and not has(d_v)
+    assert has(build_pair_discriminator(ModelConfig(**small, d_mbstd=4)))  # D_P (train.pair_d) as D_I
+    assert not has(build_pair_discriminator(ModelConfig(**small)))

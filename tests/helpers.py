@@ -344,6 +344,17 @@ def latest_checkpoint(run: Path) -> dict:
     return load_artifact(folder / (folder / "latest").read_text().strip(), "checkpoint")
 
 
+def assert_same_checkpoints(a: dict, b: dict, parts: Sequence[str] = ("g", "d_v", "d_i", "ema")) -> None:
+    """Two checkpoints hold the same weights, to the bit, and the same step and clip counts."""
+    import torch
+
+    for part in parts:
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+    assert a["step"] == b["step"] and a["clips"] == b["clips"]
+
+
 def record_latents(g):
     """G wrapped to remember the latents of every call — (z_a, z_m, labels) — in ``.seen``."""
     import torch

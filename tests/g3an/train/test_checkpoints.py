@@ -6,15 +6,14 @@ import random
 import pytest
 
 from g3an.train.loop import fit
-from tests.g3an.train.test_loop import _assert_same_weights, _state
-from tests.helpers import tiny_config
+from tests.helpers import assert_same_checkpoints, latest_checkpoint, tiny_config
 
 
 @pytest.fixture(scope="module")
 def straight(training_shards, tmp_path_factory):
     run = tmp_path_factory.mktemp("straight") / "run"
     fit(tiny_config(), training_shards, run)
-    return _state(run)
+    return latest_checkpoint(run)
 
 
 def _two_checkpoints(training_shards, run):
@@ -44,7 +43,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_and_kept(training_shards, tmp_pa
     res = fit(tiny_config(), training_shards, tmp_path / "run")
     assert res.step == 6 and res.metrics["clips_per_s"] is not None  # steps 4-6 trained again from step 3
     assert "resuming at step 3" in caplog.text and "step-0000003.pt" in caplog.text and "damaged" in caplog.text
-    _assert_same_weights(_state(tmp_path / "run"), straight)  # exact resume from the good one
+    assert_same_checkpoints(latest_checkpoint(tmp_path / "run"), straight)  # exact resume from the good one
     assert (ckpts / "step-0000006.pt.corrupt").exists()
 
 

@@ -10,15 +10,7 @@ import torch
 
 from g3an.train.checkpoint import CheckpointDir
 from g3an.train.loop import Diverged, fit
-from tests.helpers import cli, latest_checkpoint, tiny_config, tiny_overrides
-
-
-def _assert_same_weights(a: dict, b: dict):
-    for part in ("g", "d_v", "d_i", "ema"):
-        assert a[part].keys() == b[part].keys()
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
-    assert a["step"] == b["step"] and a["clips"] == b["clips"]
+from tests.helpers import assert_same_checkpoints, cli, latest_checkpoint, tiny_config, tiny_overrides
 
 
 def test_a_few_steps_write_everything_a_user_needs(training_shards, tmp_path):
@@ -43,7 +35,7 @@ def test_exact_resume_equals_a_straight_run(training_shards, tmp_path):
     fit(tiny_config(train__steps=4), training_shards, tmp_path / "resumed")  # stops mid-segment
     res = fit(tiny_config(train__steps=7), training_shards, tmp_path / "resumed")
     assert res.step == 7
-    _assert_same_weights(latest_checkpoint(tmp_path / "straight"), latest_checkpoint(tmp_path / "resumed"))
+    assert_same_checkpoints(latest_checkpoint(tmp_path / "straight"), latest_checkpoint(tmp_path / "resumed"))
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6, 7]
 
@@ -147,7 +139,7 @@ def test_resume_after_sigkill_between_checkpoints(training_shards, tmp_path):
     again = cli(*_train_cmd(training_shards, tmp_path / "killed", **common), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"at step {killed_at}" in again.stderr
-    _assert_same_weights(latest_checkpoint(tmp_path / "straight"), latest_checkpoint(tmp_path / "killed"))
+    assert_same_checkpoints(latest_checkpoint(tmp_path / "straight"), latest_checkpoint(tmp_path / "killed"))
 
 
 def test_sigint_writes_a_checkpoint_and_exits_cleanly(training_shards, tmp_path):

@@ -14,7 +14,7 @@ from g3an.models.discriminators import PairDiscriminator
 from g3an.sampling import pick_frames, sample_latents
 from g3an.train.loop import fit
 from g3an.train.step import Nets, gan_step, make_optimizers
-from tests.helpers import latest_checkpoint, record_latents, tiny_config
+from tests.helpers import assert_same_checkpoints, latest_checkpoint, record_latents, tiny_config
 
 MODEL = ModelConfig(attention="none", size=32, width=0.0625)
 
@@ -73,7 +73,5 @@ def test_a_run_with_d_p_checkpoints_it_and_resumes_exactly(training_shards, tmp_
     fit(tiny_config(train__pair_d=1, train__steps=4), training_shards, tmp_path / "resumed")  # stops mid-segment
     res = fit(tiny_config(train__pair_d=1, train__steps=5), training_shards, tmp_path / "resumed")
     assert res.step == 5 and "loss_d_pair" in res.metrics and "r1_pair" in res.metrics
-    a, b = (latest_checkpoint(tmp_path / run) for run in ("straight", "resumed"))
-    for part in ("g", "d_v", "d_i", "d_p"):
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+    assert_same_checkpoints(*(latest_checkpoint(tmp_path / run) for run in ("straight", "resumed")),
+                            parts=("g", "d_v", "d_i", "d_p", "ema"))

@@ -29,12 +29,12 @@ def test_d_p_reads_both_frames_of_a_pair():
     assert grad_a.abs().sum() > 0 and grad_b.abs().sum() > 0
 
 
-def _nets(weight: float, r1_gamma: float = 1.0) -> Nets:
+def _nets(weight: float) -> Nets:
     torch.manual_seed(0)
     g, d_v, d_i, tz = build_models(MODEL, LoaderConfig(), n_classes=3)
     d_p = build_pair_discriminator(MODEL)
     return Nets(record_latents(g), d_v, d_i, *make_optimizers(g, d_v, d_i, d_p=d_p), tz, n_classes=3,
-                r1_gamma=r1_gamma, d_p=d_p, pair_d=weight)
+                r1_gamma=1.0, d_p=d_p, pair_d=weight)
 
 
 def test_fakes_are_paired_like_the_reals_and_d_p_scores_the_pairs():

@@ -29,13 +29,21 @@ def dcgan_init_(module: nn.Module) -> nn.Module:
     return module
 
 
+# From this many input channels up, a CPU conv stays contiguous: see ``on_cpu_channels_last``.
+CHANNELS_LAST_BELOW = 128
+
+
 def on_cpu_channels_last(conv: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """``conv(x)``, on CPU run on a channels-last copy of x and handed back contiguous. oneDNN's
     kernels for the few-channel, high-resolution 3-D convs of the demo width are several times faster
     in channels-last (measured: G's 8 → 3 RGB conv at 64×64×16, forward + backward, 182 → 62 ms),
-    while BatchNorm with 4–8 channels is 4× *slower* in that layout, so only the conv sees it. The
-    math is the same conv; on CUDA nothing changes. x (B, C, T, H, W)."""
-    if x.device.type != "cpu":
+    while BatchNorm with 4–8 channels is 4× *slower* in that layout, so only the conv sees it.
+    With ``CHANNELS_LAST_BELOW`` or more input channels the conv runs as it comes: there oneDNN
+    reorders the large weight to channels-last at every call and gains little on the small maps
+    (D_V's 256 → 512 conv at 8×8×2, forward + backward, 181 vs 136 ms; the paper-width GAN step
+    4.6 → 4.2 s; at the demo width only G's 128-channel input conv is affected, with bitwise the
+    same result). The math is the same conv; on CUDA nothing changes. x (B, C, T, H, W)."""
+    if x.device.type != "cpu" or x.shape[1] >= CHANNELS_LAST_BELOW:
         return conv(x)
     return conv(x.contiguous(memory_format=torch.channels_last_3d)).contiguous()
 

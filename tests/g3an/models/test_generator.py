@@ -156,6 +156,10 @@ def test_spectral_norm_in_g_is_the_reference_option_not_the_default():
              nn.ConvTranspose3d(6, 4, (4, 1, 1), (2, 1, 1), (1, 0, 0), bias=False)),
     lambda: (layers.ConvTranspose3d(6, 4, (4, 1, 1), (1, 1, 1), (0, 0, 0), output_padding=0, dilation=(2, 1, 1)),
              nn.ConvTranspose3d(6, 4, (4, 1, 1), (1, 1, 1), (0, 0, 0), output_padding=0, dilation=(2, 1, 1))),
+    # wide enough to stay contiguous (layers.CHANNELS_LAST_BELOW)
+    lambda: (layers.Conv3d(128, 4, (4, 4, 4), 2, 1), nn.Conv3d(128, 4, (4, 4, 4), 2, 1)),
+    lambda: (layers.ConvTranspose3d(128, 4, (1, 4, 4), (1, 2, 2), (0, 1, 1)),
+             nn.ConvTranspose3d(128, 4, (1, 4, 4), (1, 2, 2), (0, 1, 1))),
 ])
 def test_cpu_conv_paths_compute_the_plain_conv(make):
     ours, plain = make()
@@ -169,6 +173,21 @@ def test_cpu_conv_paths_compute_the_plain_conv(make):
         (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
     torch.testing.assert_close(xs[0].grad, xs[1].grad, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ours.weight.grad, plain.weight.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("c_in", [layers.CHANNELS_LAST_BELOW - 1, layers.CHANNELS_LAST_BELOW])
+def test_cpu_convs_take_channels_last_only_below_the_wide_inputs(c_in):
+    seen = []
+
+    def conv(x):
+        seen.append(x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous())
+        return x * 2
+
+    x = torch.randn(1, c_in, 2, 3, 3)
+    y = layers.on_cpu_channels_last(conv, x)
+    assert seen == [c_in < layers.CHANNELS_LAST_BELOW]
+    assert y.is_contiguous()
+    torch.testing.assert_close(y, x * 2)
 
 
 @pytest.mark.parametrize("attention_after", [2, 4])  # 4: F-SA after the last module, which then concatenates

@@ -189,6 +189,8 @@ class TrainConfig:
     zm_info: float = 0.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off (the paper)
     pair_d: float = 0.0  # weight of D_P, the same-subject pair discriminator (frames of two clips of one subject vs
     #                      of one z_a); 0 = off (the paper)
+    class_head: float = 0.0  # AC-GAN weight: D_V's class head learns real clips' classes, G makes fakes read as
+    #                          theirs; needs a conditional run; 0 = off (the paper)
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -215,6 +217,7 @@ class TrainConfig:
         _require(self.zm_diversity >= 0, "zm_diversity", self.zm_diversity, "a number >= 0 (0 = off)")
         _require(self.zm_info >= 0, "zm_info", self.zm_info, "a number >= 0 (0 = off)")
         _require(self.pair_d >= 0, "pair_d", self.pair_d, "a number >= 0 (0 = off)")
+        _require(self.class_head >= 0, "class_head", self.class_head, "a number >= 0 (0 = off)")
         _require(not (self.pair_d > 0 and self.zm_diversity > 0), "pair_d", self.pair_d,
                  "0 with train.zm_diversity > 0 (each pairs the batch's clips its own way)")
 

@@ -18,14 +18,17 @@ def generator_spec(model: ModelConfig, n_classes: int = 0) -> G3Spec:
                   cond_appearance=model.cond_appearance)
 
 
-def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0, motion_code: bool = False):
+def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0, motion_code: bool = False,
+                 class_head: bool = False):
     """(G, D_V, D_I, T_z) for clips of ``loader.clip_length`` frames at ``model.size`` pixels;
-    ``motion_code``: D_V gets a head that reads z_m back (``train.zm_info``)."""
+    ``motion_code``: D_V gets a head that reads z_m back (``train.zm_info``); ``class_head``: one that
+    reads the class (``train.class_head``)."""
     spec = generator_spec(model, n_classes)
     tz = spec.latent_length(loader.clip_length)
     g = Generator(spec)
     d_v = VideoDiscriminator(loader.clip_length, model.size, model.discriminator_width, model.d_video_mode, n_classes,
-                             Z_MOTION * tz if motion_code else 0, mbstd=model.d_mbstd if model.d_mbstd_video else 0)
+                             Z_MOTION * tz if motion_code else 0, mbstd=model.d_mbstd if model.d_mbstd_video else 0,
+                             class_head=class_head)
     d_i = ImageDiscriminator(model.size, model.discriminator_width, n_classes, mbstd=model.d_mbstd)
     return g, d_v, d_i, tz
 

@@ -139,14 +139,19 @@ class _ConvHead(_ProjectionHead):
 class VideoDiscriminator(nn.Module):
     """``motion_code`` > 0 adds InfoGAN's Q head (Chen et al., 2016; ``train.zm_info``, not the paper):
     a linear layer from the projection's features φ to that many numbers, the motion code z_m
-    (10 · T_z) D_V reads back from a clip. ``forward(..., with_motion_code=True)`` returns it beside
-    the logit, from the same pass."""
+    (10 · T_z) D_V reads back from a clip. ``class_head`` adds AC-GAN's auxiliary classifier (Odena
+    et al., 2017; ``train.class_head``, not the paper): a linear layer from φ to the ``n_classes``
+    class logits. ``forward(..., with_motion_code=True, with_class=True)`` returns them beside the
+    logit, in that order, from the same pass."""
 
     def __init__(self, frames: int = 16, size: int = 64, width: float = 1.0,
-                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0, mbstd: int = 0):
+                 mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0, mbstd: int = 0,
+                 class_head: bool = False):
         super().__init__()
         if mode not in ("3d", "2p1d"):
             raise ValueError(f"unknown video D mode {mode!r}; expected '3d' or '2p1d'")
+        if class_head and n_classes < 1:
+            raise ValueError("a class head needs classes: build the video D with n_classes > 0")
         if frames < 1:
             raise ValueError(f"clip length {frames} not supported; the video D needs at least 1 frame")
         self.frames, self.size = frames, size
@@ -171,16 +176,26 @@ class VideoDiscriminator(nn.Module):
         self.head = (_LinearHead(c_head * t * s * s, n_classes) if mode == "3d"
                      else _ConvHead(cin, t, s, n_classes, in_channels=c_head))
         self.q = nn.Linear(self.head.n_features, motion_code) if motion_code else None
+        self.classify = nn.Linear(self.head.n_features, n_classes) if class_head else None
 
-    def forward(self, video: torch.Tensor, labels: Optional[torch.Tensor] = None, with_motion_code: bool = False):
-        """video (B, 3, T, H, W) → logits (B,), or (logits (B,), motion code (B, motion_code))."""
+    def forward(self, video: torch.Tensor, labels: Optional[torch.Tensor] = None, with_motion_code: bool = False,
+                with_class: bool = False):
+        """video (B, 3, T, H, W) → logits (B,); with ``with_motion_code`` and/or ``with_class`` a tuple:
+        logits (B,), then the motion code (B, motion_code), then the class logits (B, n_classes)."""
         assert_shape(video, (None, 3, self.frames, self.size, self.size))
-        if not with_motion_code:
+        if not (with_motion_code or with_class):
             return self.head(self.features(video), labels)
-        if self.q is None:
+        if with_motion_code and self.q is None:
             raise ValueError("this video discriminator has no motion-code head: build it with motion_code > 0")
+        if with_class and self.classify is None:
+            raise ValueError("this video discriminator has no class head: build it with class_head=True")
         phi = self.head.phi(self.features(video))  # (B, F)
-        return self.head.logit(phi, labels), self.q(phi)
+        out = [self.head.logit(phi, labels)]
+        if with_motion_code:
+            out.append(self.q(phi))
+        if with_class:
+            out.append(self.classify(phi))
+        return tuple(out)
 
 
 class ImageDiscriminator(nn.Module):

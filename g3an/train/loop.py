@@ -152,14 +152,20 @@ def _n_classes(cfg: Config, manifest: dict, shards: Path) -> int:
                         "set preprocess.size and model.size to the same value")
     tc = cfg.train
     conditional = tc.conditional == "yes" or (tc.conditional == "auto" and manifest["conditional"])
-    return len(manifest["classes"]) if conditional else 0
+    n_classes = len(manifest["classes"]) if conditional else 0
+    if tc.class_head > 0 and not n_classes:
+        raise UserError(f"{shards}: train.class_head = {tc.class_head:g} needs a conditional run, but this one is "
+                        f"unconditional (train.conditional = {tc.conditional}, classes in the shards: "
+                        f"{len(manifest['classes'])}): set train.class_head=0, or train.conditional=yes on shards with classes")
+    return n_classes
 
 
 def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
     tc = cfg.train
     torch.manual_seed(cfg.base.seed)
     try:
-        g, d_v, d_i, tz = build_models(cfg.model, cfg.loader, n_classes, motion_code=tc.zm_info > 0)
+        g, d_v, d_i, tz = build_models(cfg.model, cfg.loader, n_classes, motion_code=tc.zm_info > 0,
+                                       class_head=tc.class_head > 0)
     except ValueError as e:
         raise UserError(f"loader.clip_length = {cfg.loader.clip_length}: {e}") from None
     g, d_v, d_i = g.to(d.device), d_v.to(d.device), d_i.to(d.device)
@@ -220,7 +226,7 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
     g_run, dv_run, di_run, *dp_run = nets
     return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss,
                 tc.r1_gamma, tc.r1_every, tc.augment_translate, tc.zm_diversity, tc.zm_info,
-                dp_run[0] if dp_run else None, tc.pair_d), autocast
+                dp_run[0] if dp_run else None, tc.pair_d, tc.class_head), autocast
 
 
 class _Ticker:

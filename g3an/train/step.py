@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from g3an.losses import d_loss, g_loss
@@ -38,6 +39,7 @@ class Nets:
     zm_info: float = 0.0  # weight of InfoGAN's z_m regression (D_V built with its motion-code head); 0 = off (the paper)
     d_p: Optional[nn.Module] = None  # the pair discriminator (train.pair_d; its parameters in opt_d)
     pair_d: float = 0.0  # weight of D_P's losses; > 0 needs d_p and a real batch of same-subject pairs (2k, 2k + 1)
+    class_head: float = 0.0  # weight of AC-GAN's class cross-entropy (D_V built with its class head); 0 = off (the paper)
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
@@ -70,12 +72,15 @@ def zm_error(read: torch.Tensor, z_m: torch.Tensor) -> torch.Tensor:
     return (read.float() - z_m.flatten(1)).pow(2).mean()
 
 
-def _video_logits(d_v: nn.Module, clip: torch.Tensor, labels: Optional[torch.Tensor], motion_code: bool):
-    """D_V's float logits (B,), and with ``motion_code`` the z_m its Q head reads (B, 10·T_z), else None."""
-    if motion_code:
-        logits, read = d_v(clip, labels, with_motion_code=True)
-        return logits.float(), read
-    return d_v(clip, labels).float(), None
+def _video_logits(d_v: nn.Module, clip: torch.Tensor, labels: Optional[torch.Tensor], motion_code: bool,
+                  classes: bool = False):
+    """From one pass of D_V: its float logits (B,); with ``motion_code`` the z_m its Q head reads
+    (B, 10·T_z), else None; with ``classes`` its class head's float logits (B, n_classes), else None."""
+    if not (motion_code or classes):
+        return d_v(clip, labels).float(), None, None
+    logits, *heads = d_v(clip, labels, with_motion_code=motion_code, with_class=classes)
+    read = heads.pop(0) if motion_code else None
+    return logits.float(), read, heads[0].float() if classes else None
 
 
 def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen: torch.Generator,
@@ -83,7 +88,8 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
     from 1 (lazy R1 runs when it is a multiple of ``r1_every``). Returns detached losses and logits
     (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``, ``zm_info_d`` and
-    ``zm_info_g`` with ``zm_info``, ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``).
+    ``zm_info_g`` with ``zm_info``, ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``,
+    ``class_d``/``class_g`` with ``class_head``).
 
     With ``pair_d`` the real batch must come as same-subject pairs (clips 2k and 2k + 1: the loader's
     ``subject_pairs``); the fakes are paired alike — clip 2k + 1 shares clip 2k's z_a — and take the
@@ -101,6 +107,9 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     info = nets.zm_info > 0
     if not nets.n_classes:
         labels = None
+    classes = nets.class_head > 0
+    if classes and labels is None:
+        raise ValueError("class_head needs a conditional run: class labels for the real batch")
     pair = nets.pair_d > 0
     if pair:
         if nets.d_p is None or b % 2:
@@ -132,13 +141,16 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     real_frame = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W)
     fake_frame = pick_frames(fake_d, idx_fake)  # (B, 3, H, W)
     with autocast():
-        real_v = nets.d_v(real_clip, labels).float()  # (B,)
-        fake_v, zm_read = _video_logits(nets.d_v, fake_d, fake_labels, info)  # zm_read: D_V learns to read z_m
+        real_v, _, real_class = _video_logits(nets.d_v, real_clip, labels, False, classes)  # (B,), (B, classes)
+        fake_v, zm_read, _ = _video_logits(nets.d_v, fake_d, fake_labels, info)  # zm_read: D_V learns to read z_m
         real_i = nets.d_i(real_frame, labels).float()
         fake_i = nets.d_i(fake_frame, fake_labels).float()
         loss_dv, loss_di = d_loss(real_v, fake_v, nets.loss), d_loss(real_i, fake_i, nets.loss)
     loss_d = loss_dv + loss_di
     extra = {}
+    if classes:  # AC-GAN: D_V's class head learns the real clips' classes (never the fakes')
+        extra["class_d"] = F.cross_entropy(real_class, labels)
+        loss_d = loss_d + nets.class_head * extra["class_d"]
     if pair:  # D_P: a frame of clip 2k beside a frame of clip 2k + 1 (the same frames D_I saw)
         real_pair = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W): R1's own leaf
         with autocast():
@@ -170,13 +182,17 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         _requires_grad(d, False)
     fake_frame = pick_frames(fake, idx_fake)  # (B, 3, H, W), through G this time
     with autocast():
-        out_v, zm_read = _video_logits(d_v, fake, fake_labels, info)  # G learns to put z_m where D_V reads it
+        # G learns to put z_m where D_V reads it (zm_info) and its class where the class head does (class_head)
+        out_v, zm_read, fake_class = _video_logits(d_v, fake, fake_labels, info, classes)
         loss_gv = g_loss(out_v, nets.loss)
         loss_gi = g_loss(d_i(fake_frame, fake_labels).float(), nets.loss)
         if pair:
             extra["loss_g_pair"] = g_loss(d_p(fake_frame[0::2], fake_frame[1::2]).float(), nets.loss)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g = loss_gv + loss_gi
+    if classes:  # AC-GAN: G makes each fake read as the class it was asked for
+        extra["class_g"] = F.cross_entropy(fake_class, fake_labels)
+        loss_g = loss_g + nets.class_head * extra["class_g"]
     if pair:
         loss_g = loss_g + nets.pair_d * extra["loss_g_pair"]
     if info:

@@ -1,13 +1,15 @@
 """Two real processes under torchrun (gloo on CPU): parameters stay identical, ranks read disjoint
 shards, and an uneven shard count (5 shards, 2 ranks) still finishes; R1's double backward runs
-through the DDP wrappers too, and D_P (``train.pair_d``) with its same-subject batches."""
+through the DDP wrappers too, D_P (``train.pair_d``) with its same-subject batches, and D_V's class
+head (``train.class_head``)."""
 
 import pytest
 
 from tests.helpers import assert_ranks_identical, make_index_shards, run_ddp_driver
 
 
-@pytest.mark.parametrize("extra", [["train__r1_gamma=0"], [], ["train__pair_d=1"]], ids=["paper", "default-r1", "pair-d"])
+@pytest.mark.parametrize("extra", [["train__r1_gamma=0"], [], ["train__pair_d=1"], ["train__class_head=1"]],
+                         ids=["paper", "default-r1", "pair-d", "class-head"])
 def test_two_rank_ddp_run(tmp_path, extra):
     shards = tmp_path / "shards"
     make_index_shards(shards / "train", videos=15, frames=40, size=32, per_shard=3, subjects=5)  # 5 shards

@@ -154,9 +154,10 @@ def _n_classes(cfg: Config, manifest: dict, shards: Path) -> int:
     conditional = tc.conditional == "yes" or (tc.conditional == "auto" and manifest["conditional"])
     n_classes = len(manifest["classes"]) if conditional else 0
     if tc.class_head > 0 and not n_classes:
-        raise UserError(f"{shards}: train.class_head = {tc.class_head:g} needs a conditional run, but this one is "
-                        f"unconditional (train.conditional = {tc.conditional}, classes in the shards: "
-                        f"{len(manifest['classes'])}): set train.class_head=0, or train.conditional=yes on shards with classes")
+        raise UserError(f"{shards}: train.class_head = {tc.class_head:g} needs a conditional run, but this one "
+                        f"is unconditional (train.conditional = {tc.conditional}, classes in the shards: "
+                        f"{len(manifest['classes'])}): set train.class_head=0, or train.conditional=yes on "
+                        "shards with classes")
     return n_classes
 
 

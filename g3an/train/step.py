@@ -39,7 +39,7 @@ class Nets:
     zm_info: float = 0.0  # weight of InfoGAN's z_m regression (D_V built with its motion-code head); 0 = off (the paper)
     d_p: Optional[nn.Module] = None  # the pair discriminator (train.pair_d; its parameters in opt_d)
     pair_d: float = 0.0  # weight of D_P's losses; > 0 needs d_p and a real batch of same-subject pairs (2k, 2k + 1)
-    class_head: float = 0.0  # weight of AC-GAN's class cross-entropy (D_V built with its class head); 0 = off (the paper)
+    class_head: float = 0.0  # weight of AC-GAN's class cross-entropy (D_V built with its class head); 0 = off
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),

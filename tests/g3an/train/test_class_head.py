@@ -20,7 +20,8 @@ MODEL = ModelConfig(attention="none", size=32, width=0.0625)
 
 def test_the_class_head_reads_the_pass_that_gives_the_logit():
     torch.manual_seed(0)
-    d = VideoDiscriminator(16, 32, 0.0625, n_classes=3, motion_code=4, class_head=True).eval()  # eval: no power iteration
+    d = VideoDiscriminator(16, 32, 0.0625, n_classes=3, motion_code=4, class_head=True)
+    d.eval()  # spectral norm's power iteration off: every pass reads alike
     video, labels = torch.rand(2, 3, 16, 32, 32), torch.tensor([0, 2])  # (B, 3, T, H, W)
     logit, code, classes = d(video, labels, with_motion_code=True, with_class=True)
     assert logit.shape == (2,) and code.shape == (2, 4) and classes.shape == (2, 3)

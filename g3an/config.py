@@ -187,6 +187,8 @@ class TrainConfig:
     augment_translate: float = 0.0  # D sees every clip shifted by up to this fraction of its size; 0 = off (the paper)
     zm_diversity: float = 0.0  # mode-seeking weight: clips sharing z_a and class should differ in motion; 0 = off
     zm_info: float = 0.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off (the paper)
+    za_info: float = 0.0  # InfoGAN weight on z_a: D_I reads z_a back from fake frames, G is trained to make that work;
+    #                       0 = off (the paper)
     pair_d: float = 0.0  # weight of D_P, the same-subject pair discriminator (frames of two clips of one subject vs
     #                      of one z_a); 0 = off (the paper)
     class_head: float = 0.0  # AC-GAN weight: D_V's class head learns real clips' classes, G makes fakes read as
@@ -216,6 +218,7 @@ class TrainConfig:
                  "a fraction in [0, 0.5) (0 = off)")
         _require(self.zm_diversity >= 0, "zm_diversity", self.zm_diversity, "a number >= 0 (0 = off)")
         _require(self.zm_info >= 0, "zm_info", self.zm_info, "a number >= 0 (0 = off)")
+        _require(self.za_info >= 0, "za_info", self.za_info, "a number >= 0 (0 = off)")
         _require(self.pair_d >= 0, "pair_d", self.pair_d, "a number >= 0 (0 = off)")
         _require(self.class_head >= 0, "class_head", self.class_head, "a number >= 0 (0 = off)")
         _require(not (self.pair_d > 0 and self.zm_diversity > 0), "pair_d", self.pair_d,

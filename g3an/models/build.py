@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from g3an.config import LoaderConfig, ModelConfig
 from g3an.errors import UserError
-from g3an.latent import Z_MOTION
+from g3an.latent import Z_APPEARANCE, Z_MOTION
 from g3an.models.discriminators import ImageDiscriminator, PairDiscriminator, VideoDiscriminator
 from g3an.models.generator import G3Spec, Generator
 from g3an.persistence import load_artifact
@@ -19,17 +19,19 @@ def generator_spec(model: ModelConfig, n_classes: int = 0) -> G3Spec:
 
 
 def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0, motion_code: bool = False,
-                 class_head: bool = False):
+                 class_head: bool = False, appearance_code: bool = False):
     """(G, D_V, D_I, T_z) for clips of ``loader.clip_length`` frames at ``model.size`` pixels;
     ``motion_code``: D_V gets a head that reads z_m back (``train.zm_info``); ``class_head``: one that
-    reads the class (``train.class_head``)."""
+    reads the class (``train.class_head``); ``appearance_code``: D_I gets one that reads z_a back
+    (``train.za_info``)."""
     spec = generator_spec(model, n_classes)
     tz = spec.latent_length(loader.clip_length)
     g = Generator(spec)
     d_v = VideoDiscriminator(loader.clip_length, model.size, model.discriminator_width, model.d_video_mode, n_classes,
                              Z_MOTION * tz if motion_code else 0, mbstd=model.d_mbstd if model.d_mbstd_video else 0,
                              class_head=class_head)
-    d_i = ImageDiscriminator(model.size, model.discriminator_width, n_classes, mbstd=model.d_mbstd)
+    d_i = ImageDiscriminator(model.size, model.discriminator_width, n_classes, mbstd=model.d_mbstd,
+                             appearance_code=Z_APPEARANCE if appearance_code else 0)
     return g, d_v, d_i, tz
 
 

@@ -199,7 +199,13 @@ class VideoDiscriminator(nn.Module):
 
 
 class ImageDiscriminator(nn.Module):
-    def __init__(self, size: int = 64, width: float = 1.0, n_classes: int = 0, mbstd: int = 0, in_channels: int = 3):
+    """``appearance_code`` > 0 adds InfoGAN's Q head for the appearance code (``train.za_info``, not
+    the paper): a linear layer from the head's features φ to that many numbers, the z_a (128) D_I
+    reads back from one frame. ``forward(..., with_appearance_code=True)`` returns it beside the
+    logit, from the same pass."""
+
+    def __init__(self, size: int = 64, width: float = 1.0, n_classes: int = 0, mbstd: int = 0, in_channels: int = 3,
+                 appearance_code: int = 0):
         super().__init__()
         self.size, self.in_channels = size, in_channels
         layers: list[nn.Module] = []
@@ -213,10 +219,18 @@ class ImageDiscriminator(nn.Module):
             cin += 1
         self.features = nn.Sequential(*layers)  # → (B, C (+1 with mbstd), s, s)
         self.head = _LinearHead(cin * s * s, n_classes)
+        self.q = nn.Linear(self.head.n_features, appearance_code) if appearance_code else None
 
-    def forward(self, image: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, labels: Optional[torch.Tensor] = None, with_appearance_code: bool = False):
+        """image (B, 3, H, W) → logits (B,); with ``with_appearance_code`` a tuple: logits (B,) and the
+        appearance code read back (B, appearance_code)."""
         assert_shape(image, (None, self.in_channels, self.size, self.size))  # (B, 3, H, W)
-        return self.head(self.features(image), labels)  # (B,)
+        if not with_appearance_code:
+            return self.head(self.features(image), labels)  # (B,)
+        if self.q is None:
+            raise ValueError("this image discriminator has no appearance-code head: build it with appearance_code > 0")
+        phi = self.head.phi(self.features(image))  # (B, F)
+        return self.head.logit(phi, labels), self.q(phi)
 
 
 class PairDiscriminator(ImageDiscriminator):

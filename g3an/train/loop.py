@@ -166,7 +166,7 @@ def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
     torch.manual_seed(cfg.base.seed)
     try:
         g, d_v, d_i, tz = build_models(cfg.model, cfg.loader, n_classes, motion_code=tc.zm_info > 0,
-                                       class_head=tc.class_head > 0)
+                                       class_head=tc.class_head > 0, appearance_code=tc.za_info > 0)
     except ValueError as e:
         raise UserError(f"loader.clip_length = {cfg.loader.clip_length}: {e}") from None
     g, d_v, d_i = g.to(d.device), d_v.to(d.device), d_i.to(d.device)
@@ -227,7 +227,7 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
     g_run, dv_run, di_run, *dp_run = nets
     return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss,
                 tc.r1_gamma, tc.r1_every, tc.augment_translate, tc.zm_diversity, tc.zm_info,
-                dp_run[0] if dp_run else None, tc.pair_d, tc.class_head), autocast
+                dp_run[0] if dp_run else None, tc.pair_d, tc.class_head, tc.za_info), autocast
 
 
 class _Ticker:

@@ -40,6 +40,7 @@ class Nets:
     d_p: Optional[nn.Module] = None  # the pair discriminator (train.pair_d; its parameters in opt_d)
     pair_d: float = 0.0  # weight of D_P's losses; > 0 needs d_p and a real batch of same-subject pairs (2k, 2k + 1)
     class_head: float = 0.0  # weight of AC-GAN's class cross-entropy (D_V built with its class head); 0 = off
+    za_info: float = 0.0  # weight of InfoGAN's z_a regression (D_I built with its appearance-code head); 0 = off
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
@@ -66,10 +67,20 @@ def zm_spread(fake: torch.Tensor, z_m: torch.Tensor, pairs: int) -> torch.Tensor
     return (d_video / d_z).mean()
 
 
-def zm_error(read: torch.Tensor, z_m: torch.Tensor) -> torch.Tensor:
+def code_error(read: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     """InfoGAN's mutual-information bound for a Gaussian code of fixed variance, up to constants: the
-    mean squared error of the z_m that D_V's Q head reads back. read (B, 10·T_z), z_m (B, 10, T_z) → a scalar."""
-    return (read.float() - z_m.flatten(1)).pow(2).mean()
+    mean squared error of the code a Q head reads back — z_m by D_V's, read (B, 10·T_z) and code
+    (B, 10, T_z); z_a by D_I's, read and code (B, 128) → a scalar."""
+    return (read.float() - code.flatten(1)).pow(2).mean()
+
+
+def _image_logits(d_i: nn.Module, frame: torch.Tensor, labels: Optional[torch.Tensor], appearance_code: bool):
+    """From one pass of D_I: its float logits (B,) and, with ``appearance_code``, the z_a its Q head
+    reads (B, 128), else None."""
+    if not appearance_code:
+        return d_i(frame, labels).float(), None
+    logits, read = d_i(frame, labels, with_appearance_code=True)
+    return logits.float(), read
 
 
 def _video_logits(d_v: nn.Module, clip: torch.Tensor, labels: Optional[torch.Tensor], motion_code: bool,
@@ -88,7 +99,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
     from 1 (lazy R1 runs when it is a multiple of ``r1_every``). Returns detached losses and logits
     (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``, ``zm_info_d`` and
-    ``zm_info_g`` with ``zm_info``, ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``,
+    ``zm_info_g`` with ``zm_info``, ``za_info_d`` and ``za_info_g`` with ``za_info``, ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``,
     ``class_d``/``class_g`` with ``class_head``).
 
     With ``pair_d`` the real batch must come as same-subject pairs (clips 2k and 2k + 1: the loader's
@@ -104,7 +115,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         z_a = repeat_first_half(z_a)
         if fake_labels is not None:
             fake_labels = repeat_first_half(fake_labels)
-    info = nets.zm_info > 0
+    info, appearance_info = nets.zm_info > 0, nets.za_info > 0
     if not nets.n_classes:
         labels = None
     classes = nets.class_head > 0
@@ -144,7 +155,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         real_v, _, real_class = _video_logits(nets.d_v, real_clip, labels, False, classes)  # (B,), (B, classes)
         fake_v, zm_read, _ = _video_logits(nets.d_v, fake_d, fake_labels, info)  # zm_read: D_V learns to read z_m
         real_i = nets.d_i(real_frame, labels).float()
-        fake_i = nets.d_i(fake_frame, fake_labels).float()
+        fake_i, za_read = _image_logits(nets.d_i, fake_frame, fake_labels, appearance_info)  # D_I learns to read z_a
         loss_dv, loss_di = d_loss(real_v, fake_v, nets.loss), d_loss(real_i, fake_i, nets.loss)
     loss_d = loss_dv + loss_di
     extra = {}
@@ -159,8 +170,11 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
             extra["loss_d_pair"] = d_loss(real_p, fake_p, nets.loss)
         loss_d = loss_d + nets.pair_d * extra["loss_d_pair"]
     if info:
-        extra["zm_info_d"] = zm_error(zm_read, z_m)
+        extra["zm_info_d"] = code_error(zm_read, z_m)
         loss_d = loss_d + nets.zm_info * extra["zm_info_d"]
+    if appearance_info:
+        extra["za_info_d"] = code_error(za_read, z_a)
+        loss_d = loss_d + nets.za_info * extra["za_info_d"]
     if r1:  # R1 (Mescheder et al., 2018): γ/2 · E‖∇ₓD(x)‖² over real inputs, for each discriminator
         outs, leaves = [real_v.sum(), real_i.sum()], [real_clip, real_frame]
         if pair:
@@ -185,7 +199,8 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         # G learns to put z_m where D_V reads it (zm_info) and its class where the class head does (class_head)
         out_v, zm_read, fake_class = _video_logits(d_v, fake, fake_labels, info, classes)
         loss_gv = g_loss(out_v, nets.loss)
-        loss_gi = g_loss(d_i(fake_frame, fake_labels).float(), nets.loss)
+        out_i, za_read = _image_logits(d_i, fake_frame, fake_labels, appearance_info)  # ... and z_a where D_I does
+        loss_gi = g_loss(out_i, nets.loss)
         if pair:
             extra["loss_g_pair"] = g_loss(d_p(fake_frame[0::2], fake_frame[1::2]).float(), nets.loss)
     nets.opt_g.zero_grad(set_to_none=True)
@@ -196,8 +211,11 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     if pair:
         loss_g = loss_g + nets.pair_d * extra["loss_g_pair"]
     if info:
-        extra["zm_info_g"] = zm_error(zm_read, z_m)
+        extra["zm_info_g"] = code_error(zm_read, z_m)
         loss_g = loss_g + nets.zm_info * extra["zm_info_g"]
+    if appearance_info:
+        extra["za_info_g"] = code_error(za_read, z_a)
+        loss_g = loss_g + nets.za_info * extra["za_info_g"]
     if spread is not None:  # MSGAN's mode-seeking term: large when z_m changes the clip's motion little
         extra["zm_spread"] = spread
         loss_g = loss_g + nets.zm_diversity / (spread + 1e-5)

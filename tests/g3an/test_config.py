@@ -50,6 +50,7 @@ def test_paper_width_with_the_demo_attention_placement_is_flagged():
     ({"model": {"d_mbstd": -1}}, "model.d_mbstd = -1 is invalid"),
     ({"train": {"pair_d": -0.5}}, "train.pair_d = -0.5 is invalid: expected a number >= 0"),
     ({"train": {"class_head": -1}}, "train.class_head = -1.0 is invalid: expected a number >= 0"),
+    ({"train": {"za_info": -1}}, "train.za_info = -1.0 is invalid: expected a number >= 0"),
     ({"train": {"pair_d": 1, "zm_diversity": 0.1}}, "pair_d = 1.0 is invalid: expected 0 with train.zm_diversity > 0"),
 ])
 def test_bad_values_name_the_dotted_key(data, fragment):

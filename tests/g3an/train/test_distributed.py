@@ -8,8 +8,9 @@ import pytest
 from tests.helpers import assert_ranks_identical, make_index_shards, run_ddp_driver
 
 
-@pytest.mark.parametrize("extra", [["train__r1_gamma=0"], [], ["train__pair_d=1"], ["train__class_head=1"]],
-                         ids=["paper", "default-r1", "pair-d", "class-head"])
+@pytest.mark.parametrize("extra", [["train__r1_gamma=0"], [], ["train__pair_d=1"], ["train__class_head=1"],
+                                   ["train__za_info=1"]],
+                         ids=["paper", "default-r1", "pair-d", "class-head", "za-info"])
 def test_two_rank_ddp_run(tmp_path, extra):
     shards = tmp_path / "shards"
     make_index_shards(shards / "train", videos=15, frames=40, size=32, per_shard=3, subjects=5)  # 5 shards

@@ -10,7 +10,7 @@ from g3an.config import LoaderConfig, ModelConfig
 from g3an.models.build import build_models
 from g3an.models.discriminators import VideoDiscriminator
 from g3an.sampling import sample_latents
-from g3an.train.step import Nets, gan_step, zm_error
+from g3an.train.step import Nets, code_error, gan_step
 
 
 @pytest.mark.parametrize("mode", ["3d", "2p1d"])
@@ -25,12 +25,12 @@ def test_the_q_head_reads_the_same_pass_as_the_logit(mode):
         VideoDiscriminator(8, 32, 0.0625, mode)(x, with_motion_code=True)
 
 
-def test_zm_error_is_the_mean_squared_error_of_the_flattened_code():
+def test_code_error_is_the_mean_squared_error_of_the_flattened_code():
     z_m = torch.zeros(2, 10, 2)  # (B, 10, T_z)
     z_m[0, 3, 1] = 2.0  # flattened: index 3 · 2 + 1 = 7
     read = torch.zeros(2, 20)
     read[0, 7] = 1.0
-    torch.testing.assert_close(zm_error(read, z_m), torch.tensor(1.0 / 40))
+    torch.testing.assert_close(code_error(read, z_m), torch.tensor(1.0 / 40))
 
 
 WEIGHT = 3.0
@@ -59,9 +59,9 @@ def test_d_v_and_its_q_head_move_by_the_gradient_of_reading_z_m_back_from_the_fa
     fake = g0(z_a, z_m, fake_labels).detach()
     d0(real, labels)  # the step's first pass (spectral norm's power iteration advances on each)
     read = d0.q(d0.head.phi(d0.features(fake)))  # (B, 10·T_z)
-    torch.testing.assert_close(out["zm_info_d"], zm_error(read, z_m))
+    torch.testing.assert_close(out["zm_info_d"], code_error(read, z_m))
     assert out["zm_info_d"] > 0.1 and out["zm_info_g"] > 0.1
-    grads = torch.autograd.grad(WEIGHT * zm_error(read, z_m), list(d0.parameters()), allow_unused=True,
+    grads = torch.autograd.grad(WEIGHT * code_error(read, z_m), list(d0.parameters()), allow_unused=True,
                                 materialize_grads=True)
     plain_params = dict(plain.d_v.named_parameters())
     for (name, p0), after, e in zip(d0.named_parameters(), info.d_v.parameters(), grads):
@@ -85,8 +85,8 @@ def test_g_moves_by_the_gradient_of_making_z_m_readable_through_the_fixed_d_v_an
     fake = g0(z_a, z_m, fake_labels)  # (B, 3, T, H, W), G's graph kept
     d0(real, labels), d0(fake.detach(), fake_labels)  # D's step's two passes of D_V
     read = d0.q(d0.head.phi(d0.features(fake)))  # G's step: the same fakes through the fixed D_V and Q
-    torch.testing.assert_close(out["zm_info_g"], zm_error(read, z_m))
-    grads = torch.autograd.grad(WEIGHT * zm_error(read, z_m), list(g0.parameters()), allow_unused=True,
+    torch.testing.assert_close(out["zm_info_g"], code_error(read, z_m))
+    grads = torch.autograd.grad(WEIGHT * code_error(read, z_m), list(g0.parameters()), allow_unused=True,
                                 materialize_grads=True)
     for p0, a, b, e in zip(g0.parameters(), plain.g.parameters(), info.g.parameters(), grads):
         torch.testing.assert_close(a.detach() - b.detach(), e, rtol=1e-3, atol=1e-6)  # the term's step alone

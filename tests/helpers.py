@@ -355,6 +355,30 @@ def assert_same_checkpoints(a: dict, b: dict, parts: Sequence[str] = ("g", "d_v"
     assert a["step"] == b["step"] and a["clips"] == b["clips"]
 
 
+def straight_and_resumed(shards: Path, folder: Path, steps: int = 5, **overrides):
+    """A run of ``steps`` steps straight through, and one stopped at step 4 (mid-segment) and resumed
+    to the same end: (the resumed run's result, the straight run's last checkpoint, the resumed one's)."""
+    from g3an.train.loop import fit
+
+    fit(tiny_config(train__steps=steps, **overrides), shards, folder / "straight")
+    fit(tiny_config(train__steps=4, **overrides), shards, folder / "resumed")  # stops mid-segment
+    res = fit(tiny_config(train__steps=steps, **overrides), shards, folder / "resumed")
+    return res, latest_checkpoint(folder / "straight"), latest_checkpoint(folder / "resumed")
+
+
+def assert_update_is_plain_plus(before, after, plain_after, grads) -> None:
+    """An SGD step at lr 1 of a net with one more loss term: each parameter moved as the same net
+    without the term (``plain_after``, from the same ``before``) moved, plus −∇ of the term
+    (``grads``, in ``before``'s parameter order); parameters the plain net lacks (the term's own
+    head) moved by −∇ alone."""
+    import torch
+
+    plain = dict(plain_after.named_parameters())
+    for (name, p0), p1, e in zip(before.named_parameters(), after.parameters(), grads):
+        plain_step = p0.detach() - plain[name].detach() if name in plain else 0.0
+        torch.testing.assert_close(p0.detach() - p1.detach() - plain_step, e, rtol=1e-3, atol=1e-6)
+
+
 def record_latents(g):
     """G wrapped to remember the latents of every call — (z_a, z_m, labels) — in ``.seen``."""
     import torch

@@ -13,7 +13,7 @@ from g3an.models.build import build_models
 from g3an.models.discriminators import VideoDiscriminator
 from g3an.train.loop import fit
 from g3an.train.step import Nets, gan_step, make_optimizers
-from tests.helpers import assert_same_checkpoints, latest_checkpoint, record_latents, tiny_config
+from tests.helpers import assert_same_checkpoints, record_latents, straight_and_resumed, tiny_config
 
 MODEL = ModelConfig(attention="none", size=32, width=0.0625)
 
@@ -80,10 +80,7 @@ def test_an_unconditional_run_refuses_the_class_head(training_shards, tmp_path):
 
 
 def test_a_run_with_the_class_head_checkpoints_it_and_resumes_exactly(training_shards, tmp_path):
-    fit(tiny_config(train__class_head=1, train__steps=5), training_shards, tmp_path / "straight")
-    fit(tiny_config(train__class_head=1, train__steps=4), training_shards, tmp_path / "resumed")  # stops mid-segment
-    res = fit(tiny_config(train__class_head=1, train__steps=5), training_shards, tmp_path / "resumed")
+    res, straight, resumed = straight_and_resumed(training_shards, tmp_path, train__class_head=1)
     assert res.step == 5 and "class_d" in res.metrics and "class_g" in res.metrics
-    straight = latest_checkpoint(tmp_path / "straight")
     assert any(k.startswith("classify.") for k in straight["d_v"])
-    assert_same_checkpoints(straight, latest_checkpoint(tmp_path / "resumed"), parts=("g", "d_v", "d_i", "ema"))
+    assert_same_checkpoints(straight, resumed)

@@ -12,9 +12,8 @@ from g3an.losses import d_loss
 from g3an.models.build import build_models, build_pair_discriminator
 from g3an.models.discriminators import PairDiscriminator
 from g3an.sampling import pick_frames, sample_latents
-from g3an.train.loop import fit
 from g3an.train.step import Nets, gan_step, make_optimizers
-from tests.helpers import assert_same_checkpoints, latest_checkpoint, record_latents, tiny_config
+from tests.helpers import assert_same_checkpoints, record_latents, straight_and_resumed
 
 MODEL = ModelConfig(attention="none", size=32, width=0.0625)
 
@@ -69,9 +68,6 @@ def test_fakes_are_paired_like_the_reals_and_d_p_scores_the_pairs():
 
 
 def test_a_run_with_d_p_checkpoints_it_and_resumes_exactly(training_shards, tmp_path):
-    fit(tiny_config(train__pair_d=1, train__steps=5), training_shards, tmp_path / "straight")
-    fit(tiny_config(train__pair_d=1, train__steps=4), training_shards, tmp_path / "resumed")  # stops mid-segment
-    res = fit(tiny_config(train__pair_d=1, train__steps=5), training_shards, tmp_path / "resumed")
+    res, straight, resumed = straight_and_resumed(training_shards, tmp_path, train__pair_d=1)
     assert res.step == 5 and "loss_d_pair" in res.metrics and "r1_pair" in res.metrics
-    assert_same_checkpoints(*(latest_checkpoint(tmp_path / run) for run in ("straight", "resumed")),
-                            parts=("g", "d_v", "d_i", "d_p", "ema"))
+    assert_same_checkpoints(straight, resumed, parts=("g", "d_v", "d_i", "d_p", "ema"))

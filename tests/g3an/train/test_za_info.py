@@ -11,9 +11,8 @@ from g3an.latent import Z_APPEARANCE
 from g3an.models.build import build_models
 from g3an.models.discriminators import ImageDiscriminator
 from g3an.sampling import pick_frames, sample_latents
-from g3an.train.loop import fit
 from g3an.train.step import Nets, code_error, gan_step
-from tests.helpers import assert_same_checkpoints, latest_checkpoint, tiny_config
+from tests.helpers import assert_same_checkpoints, assert_update_is_plain_plus, straight_and_resumed
 
 
 def test_the_q_head_reads_the_same_pass_as_the_logit():
@@ -65,11 +64,7 @@ def test_d_i_and_its_q_head_move_by_the_gradient_of_reading_z_a_back_from_fake_f
     assert out["za_info_d"] > 0.1 and out["za_info_g"] > 0.1
     grads = torch.autograd.grad(WEIGHT * code_error(read, z_a), list(d0.parameters()), allow_unused=True,
                                 materialize_grads=True)
-    plain_params = dict(plain.d_i.named_parameters())
-    for (name, p0), after, e in zip(d0.named_parameters(), info.d_i.parameters(), grads):
-        # the same D_I update as without the term, plus −λ∇ of the read-back error; Q moves by that alone
-        plain_step = p0.detach() - plain_params[name].detach() if name in plain_params else 0.0
-        torch.testing.assert_close(p0.detach() - after.detach() - plain_step, e, rtol=1e-3, atol=1e-6)
+    assert_update_is_plain_plus(d0, info.d_i, plain.d_i, grads)  # −λ∇ of the read-back error on top; Q by that alone
     assert info.d_i.q.weight.sub(d0.q.weight).abs().max() > 0
     for a, b in zip(plain.d_v.parameters(), info.d_v.parameters()):  # D_V's update is untouched
         torch.testing.assert_close(a, b)
@@ -93,10 +88,7 @@ def test_g_moves_by_the_gradient_of_making_z_a_readable_through_the_fixed_d_i_an
 
 
 def test_a_run_with_the_appearance_head_checkpoints_it_and_resumes_exactly(training_shards, tmp_path):
-    fit(tiny_config(train__za_info=1, train__steps=5), training_shards, tmp_path / "straight")
-    fit(tiny_config(train__za_info=1, train__steps=4), training_shards, tmp_path / "resumed")  # stops mid-segment
-    res = fit(tiny_config(train__za_info=1, train__steps=5), training_shards, tmp_path / "resumed")
+    res, straight, resumed = straight_and_resumed(training_shards, tmp_path, train__za_info=1)
     assert res.step == 5 and "za_info_d" in res.metrics and "za_info_g" in res.metrics
-    straight = latest_checkpoint(tmp_path / "straight")
     assert straight["d_i"]["q.weight"].shape[0] == Z_APPEARANCE
-    assert_same_checkpoints(straight, latest_checkpoint(tmp_path / "resumed"), parts=("g", "d_v", "d_i", "ema"))
+    assert_same_checkpoints(straight, resumed)

@@ -129,7 +129,7 @@ class ModelConfig:
     cond_appearance: bool = False  # also feed the class label to the appearance stream
     d_video_mode: Literal["3d", "2p1d"] = "3d"
     d_width: float = 0.0  # D_V's and D_I's channel multiplier; 0 = ``width`` (the paper: one width for all)
-    d_mbstd: int = 0  # minibatch std before the heads of D_I (and D_P), groups of this many clips; 0 = off (the paper)
+    d_mbstd: int = 4  # minibatch std before the heads of D_I (and D_P), groups of this many clips; 0 = off (the paper)
     d_mbstd_video: bool = False  # with d_mbstd: D_V's head too
 
     def __post_init__(self):
@@ -186,13 +186,13 @@ class TrainConfig:
     r1_every: int = 1  # lazy R1: every r1_every-th step, weighted by r1_every
     augment_translate: float = 0.0  # D sees every clip shifted by up to this fraction of its size; 0 = off (the paper)
     zm_diversity: float = 0.0  # mode-seeking weight: clips sharing z_a and class should differ in motion; 0 = off
-    zm_info: float = 0.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off (the paper)
-    za_info: float = 0.0  # InfoGAN weight on z_a: D_I reads z_a back from fake frames, G is trained to make that work;
+    zm_info: float = 1.0  # InfoGAN weight: D_V reads z_m back from fakes, G is trained to make that work; 0 = off (the paper)
+    za_info: float = 1.0  # InfoGAN weight on z_a: D_I reads z_a back from fake frames, G is trained to make that work;
     #                       0 = off (the paper)
-    pair_d: float = 0.0  # weight of D_P, the same-subject pair discriminator (frames of two clips of one subject vs
+    pair_d: float = 1.0  # weight of D_P, the same-subject pair discriminator (frames of two clips of one subject vs
     #                      of one z_a); 0 = off (the paper)
-    class_head: float = 0.0  # AC-GAN weight: D_V's class head learns real clips' classes, G makes fakes read as
-    #                          theirs; needs a conditional run; 0 = off (the paper)
+    class_head: float = 1.0  # AC-GAN weight: D_V's class head learns real clips' classes, G makes fakes read as
+    #                          theirs; off in unconditional runs (no classes to learn); 0 = off (the paper)
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100

@@ -152,13 +152,20 @@ def _n_classes(cfg: Config, manifest: dict, shards: Path) -> int:
                         "set preprocess.size and model.size to the same value")
     tc = cfg.train
     conditional = tc.conditional == "yes" or (tc.conditional == "auto" and manifest["conditional"])
-    n_classes = len(manifest["classes"]) if conditional else 0
-    if tc.class_head > 0 and not n_classes:
-        raise UserError(f"{shards}: train.class_head = {tc.class_head:g} needs a conditional run, but this one "
-                        f"is unconditional (train.conditional = {tc.conditional}, classes in the shards: "
-                        f"{len(manifest['classes'])}): set train.class_head=0, or train.conditional=yes on "
-                        "shards with classes")
-    return n_classes
+    return len(manifest["classes"]) if conditional else 0
+
+
+def _without_class_head(cfg: Config, n_classes: int, manifest: dict, shards: Path) -> Config:
+    """An unconditional run has no classes for ``train.class_head`` to learn (UvA-NEMO, as the paper
+    trains it, or ``train.conditional=no``): the head is off, the log says so, and config.yaml and
+    the params hash record the run as it trained."""
+    tc = cfg.train
+    if tc.class_head == 0 or n_classes:
+        return cfg
+    log.warning("%s: an unconditional run (train.conditional = %s, classes in the shards: %d): the class head "
+                "is off (train.class_head = %g applies to conditional runs only)", shards, tc.conditional,
+                len(manifest["classes"]), tc.class_head)
+    return dataclasses.replace(cfg, train=dataclasses.replace(tc, class_head=0.0))
 
 
 def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
@@ -320,6 +327,8 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
     tc, dev = cfg.train, d.device
     manifest = read_manifest(shards)
     classes, n_classes = manifest["classes"], _n_classes(cfg, manifest, shards)
+    cfg = _without_class_head(cfg, n_classes, manifest, shards)
+    tc = cfg.train
     plan = clip_plan(manifest, cfg.loader)  # refuses clips no video can give, before anything is built
     if plan["skipped_short"]:
         log.warning("%d of %d training videos are too short for %d-frame clips at any of frame steps %s: "

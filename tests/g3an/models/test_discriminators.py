@@ -139,7 +139,7 @@ def test_d_mbstd_goes_to_the_image_d_and_to_the_video_d_on_request():
     assert has(d_i) and not has(d_v)
     _, d_v, d_i, _ = build_models(ModelConfig(**small, d_mbstd=4, d_mbstd_video=True), LoaderConfig())
     assert has(d_i) and has(d_v)
-    _, d_v, d_i, _ = build_models(ModelConfig(**small), LoaderConfig())
+    _, d_v, d_i, _ = build_models(ModelConfig(**small, d_mbstd=0), LoaderConfig())  # off: the paper
     assert not has(d_i) and not has(d_v)
     assert has(build_pair_discriminator(ModelConfig(**small, d_mbstd=4)))  # D_P (train.pair_d) as D_I
-    assert not has(build_pair_discriminator(ModelConfig(**small)))
+    assert not has(build_pair_discriminator(ModelConfig(**small, d_mbstd=0)))

@@ -2,18 +2,19 @@
 learns the real clips' classes; G is trained to make each fake read as the class it was asked for."""
 
 import copy
+import logging
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from g3an.config import LoaderConfig, ModelConfig
-from g3an.errors import UserError
 from g3an.models.build import build_models
 from g3an.models.discriminators import VideoDiscriminator
 from g3an.train.loop import fit
 from g3an.train.step import Nets, gan_step, make_optimizers
-from tests.helpers import assert_same_checkpoints, record_latents, straight_and_resumed, tiny_config
+from tests.helpers import (assert_same_checkpoints, latest_checkpoint, record_latents, straight_and_resumed,
+                           tiny_config)
 
 MODEL = ModelConfig(attention="none", size=32, width=0.0625)
 
@@ -73,10 +74,15 @@ def test_the_class_head_learns_from_real_clips_only():
         gan_step(_nets(1.0), real, None, torch.Generator().manual_seed(1))
 
 
-def test_an_unconditional_run_refuses_the_class_head(training_shards, tmp_path):
-    with pytest.raises(UserError, match="train.class_head = 1 needs a conditional run.*train.class_head=0"):
-        fit(tiny_config(train__class_head=1, train__conditional="'no'"), training_shards, tmp_path / "run")
-    assert not (tmp_path / "run" / "checkpoints").exists()
+def test_an_unconditional_run_trains_without_the_class_head_and_says_so(training_shards, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="g3an"):
+        res = fit(tiny_config(train__class_head=1, train__conditional="'no'", train__steps=3), training_shards,
+                  tmp_path / "run")
+    assert "the class head is off (train.class_head = 1 applies to conditional runs only)" in caplog.text
+    assert res.step == 3 and "class_d" not in res.metrics
+    ckpt = latest_checkpoint(tmp_path / "run")
+    assert not any(k.startswith("classify.") for k in ckpt["d_v"]) and ckpt["config"]["train"]["class_head"] == 0
+    assert "class_head: 0.0" in (tmp_path / "run" / "config.yaml").read_text()  # the run as it trained
 
 
 def test_a_run_with_the_class_head_checkpoints_it_and_resumes_exactly(training_shards, tmp_path):

@@ -366,6 +366,24 @@ def straight_and_resumed(shards: Path, folder: Path, steps: int = 5, **overrides
     return res, latest_checkpoint(folder / "straight"), latest_checkpoint(folder / "resumed")
 
 
+def sgd_nets(heads: dict, lr_d: float = 1.0, **weights):
+    """The step's nets for tests that replay a loss term by hand: a tiny conditional model (3 classes,
+    32 px, width 1/16, no attention), seeded 0, built with ``heads`` (build_models' head switches),
+    G on SGD at lr 1 (Δθ = −∇θ loss) and D_V + D_I at ``lr_d``; ``weights``: the Nets loss weights."""
+    import torch
+
+    from g3an.config import LoaderConfig, ModelConfig
+    from g3an.models.build import build_models
+    from g3an.train.step import Nets
+
+    torch.manual_seed(0)
+    g, d_v, d_i, tz = build_models(ModelConfig(attention="none", size=32, width=0.0625), LoaderConfig(),
+                                   n_classes=3, **heads)
+    opt_g = torch.optim.SGD(g.parameters(), lr=1.0)
+    opt_d = torch.optim.SGD(list(d_v.parameters()) + list(d_i.parameters()), lr=lr_d)
+    return Nets(g, d_v, d_i, opt_g, opt_d, tz, n_classes=3, **weights)
+
+
 def assert_update_is_plain_plus(before, after, plain_after, grads) -> None:
     """An SGD step at lr 1 of a net with one more loss term: each parameter moved as the same net
     without the term (``plain_after``, from the same ``before``) moved, plus −∇ of the term

@@ -6,13 +6,11 @@ import copy
 import pytest
 import torch
 
-from g3an.config import LoaderConfig, ModelConfig
 from g3an.latent import Z_APPEARANCE
-from g3an.models.build import build_models
 from g3an.models.discriminators import ImageDiscriminator
 from g3an.sampling import pick_frames, sample_latents
 from g3an.train.step import Nets, code_error, gan_step
-from tests.helpers import assert_same_checkpoints, assert_update_is_plain_plus, straight_and_resumed
+from tests.helpers import assert_same_checkpoints, assert_update_is_plain_plus, sgd_nets, straight_and_resumed
 
 
 def test_the_q_head_reads_the_same_pass_as_the_logit():
@@ -32,12 +30,7 @@ REAL, LABELS = torch.rand(4, 3, 16, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 0]) 
 
 def _nets(weight: float, lr_d: float = 1.0) -> Nets:
     """G, D_V and D_I draw the same initial weights with and without the head: it is built last."""
-    torch.manual_seed(0)
-    g, d_v, d_i, tz = build_models(ModelConfig(attention="none", size=32, width=0.0625), LoaderConfig(),
-                                   n_classes=3, appearance_code=weight > 0)
-    opt_g = torch.optim.SGD(g.parameters(), lr=1.0)  # Δθ = −∇θ loss
-    opt_d = torch.optim.SGD(list(d_v.parameters()) + list(d_i.parameters()), lr=lr_d)
-    return Nets(g, d_v, d_i, opt_g, opt_d, tz, n_classes=3, za_info=weight)
+    return sgd_nets({"appearance_code": weight > 0}, lr_d, za_info=weight)
 
 
 def _replay(nets: Nets, g0: torch.nn.Module):

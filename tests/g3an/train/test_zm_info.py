@@ -6,12 +6,10 @@ import copy
 import pytest
 import torch
 
-from g3an.config import LoaderConfig, ModelConfig
-from g3an.models.build import build_models
 from g3an.models.discriminators import VideoDiscriminator
 from g3an.sampling import sample_latents
 from g3an.train.step import Nets, code_error, gan_step
-from tests.helpers import assert_update_is_plain_plus
+from tests.helpers import assert_update_is_plain_plus, sgd_nets
 
 
 @pytest.mark.parametrize("mode", ["3d", "2p1d"])
@@ -38,12 +36,7 @@ WEIGHT = 3.0
 
 
 def _nets(weight: float, lr_d: float = 1.0) -> Nets:
-    torch.manual_seed(0)
-    g, d_v, d_i, tz = build_models(ModelConfig(attention="none", size=32, width=0.0625), LoaderConfig(),
-                                   n_classes=3, motion_code=weight > 0)
-    opt_g = torch.optim.SGD(g.parameters(), lr=1.0)  # Δθ = −∇θ loss
-    opt_d = torch.optim.SGD(list(d_v.parameters()) + list(d_i.parameters()), lr=lr_d)
-    return Nets(g, d_v, d_i, opt_g, opt_d, tz, n_classes=3, zm_info=weight)
+    return sgd_nets({"motion_code": weight > 0}, lr_d, zm_info=weight)
 
 
 def test_d_v_and_its_q_head_move_by_the_gradient_of_reading_z_m_back_from_the_fakes():

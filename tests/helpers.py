@@ -388,13 +388,17 @@ def assert_update_is_plain_plus(before, after, plain_after, grads) -> None:
     """An SGD step at lr 1 of a net with one more loss term: each parameter moved as the same net
     without the term (``plain_after``, from the same ``before``) moved, plus −∇ of the term
     (``grads``, in ``before``'s parameter order); parameters the plain net lacks (the term's own
-    head) moved by −∇ alone."""
+    head) moved by −∇ alone.
+
+    The bound: the extra term regroups the float32 sums of the shared gradients, which moves them by
+    up to 2.4e-6 (measured on G's widest conv with one thread; 1e-7 with two), while the terms these
+    tests check move parameters by ~1e-2 — a term at half its weight fails by ~1e-2."""
     import torch
 
     plain = dict(plain_after.named_parameters())
     for (name, p0), p1, e in zip(before.named_parameters(), after.parameters(), grads):
         plain_step = p0.detach() - plain[name].detach() if name in plain else 0.0
-        torch.testing.assert_close(p0.detach() - p1.detach() - plain_step, e, rtol=1e-3, atol=1e-6)
+        torch.testing.assert_close(p0.detach() - p1.detach() - plain_step, e, rtol=1e-3, atol=1e-5)
 
 
 def record_latents(g):

@@ -75,6 +75,17 @@ class MinibatchStd(nn.Module):
         return torch.cat([h, s.to(h.dtype)], 1)
 
 
+def _asked_heads(*asked: tuple[bool, Optional[nn.Module], str]) -> list[nn.Module]:
+    """The extra heads a forward call asks for, in order, from (asked, head or None, error if absent)."""
+    heads = []
+    for wanted, head, missing in asked:
+        if wanted:
+            if head is None:
+                raise ValueError(missing)
+            heads.append(head)
+    return heads
+
+
 class _ProjectionHead(nn.Module, ABC):
     """logit = ψ(φ(h)) + ⟨e_y, φ(h)⟩ (e_y only when ``n_classes`` > 0)."""
 
@@ -93,6 +104,12 @@ class _ProjectionHead(nn.Module, ABC):
 
     def forward(self, h: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
         return self.logit(self.phi(h), labels)
+
+    def read(self, h: torch.Tensor, labels: Optional[torch.Tensor], heads: list[nn.Module]) -> tuple:
+        """One pass: the (B,) logit, then what each of ``heads`` (linear layers on φ) reads from the
+        same features φ."""
+        phi = self.phi(h)  # (B, F)
+        return (self.logit(phi, labels), *(head(phi) for head in heads))
 
     def logit(self, phi: torch.Tensor, labels: Optional[torch.Tensor]) -> torch.Tensor:
         """(B, F) features φ → (B,) logits."""
@@ -183,19 +200,12 @@ class VideoDiscriminator(nn.Module):
         """video (B, 3, T, H, W) → logits (B,); with ``with_motion_code`` and/or ``with_class`` a tuple:
         logits (B,), then the motion code (B, motion_code), then the class logits (B, n_classes)."""
         assert_shape(video, (None, 3, self.frames, self.size, self.size))
-        if not (with_motion_code or with_class):
-            return self.head(self.features(video), labels)
-        if with_motion_code and self.q is None:
-            raise ValueError("this video discriminator has no motion-code head: build it with motion_code > 0")
-        if with_class and self.classify is None:
-            raise ValueError("this video discriminator has no class head: build it with class_head=True")
-        phi = self.head.phi(self.features(video))  # (B, F)
-        out = [self.head.logit(phi, labels)]
-        if with_motion_code:
-            out.append(self.q(phi))
-        if with_class:
-            out.append(self.classify(phi))
-        return tuple(out)
+        heads = _asked_heads(
+            (with_motion_code, self.q,
+             "this video discriminator has no motion-code head: build it with motion_code > 0"),
+            (with_class, self.classify, "this video discriminator has no class head: build it with class_head=True"))
+        h = self.features(video)
+        return self.head.read(h, labels, heads) if heads else self.head(h, labels)
 
 
 class ImageDiscriminator(nn.Module):
@@ -225,12 +235,11 @@ class ImageDiscriminator(nn.Module):
         """image (B, 3, H, W) → logits (B,); with ``with_appearance_code`` a tuple: logits (B,) and the
         appearance code read back (B, appearance_code)."""
         assert_shape(image, (None, self.in_channels, self.size, self.size))  # (B, 3, H, W)
-        if not with_appearance_code:
-            return self.head(self.features(image), labels)  # (B,)
-        if self.q is None:
-            raise ValueError("this image discriminator has no appearance-code head: build it with appearance_code > 0")
-        phi = self.head.phi(self.features(image))  # (B, F)
-        return self.head.logit(phi, labels), self.q(phi)
+        heads = _asked_heads(
+            (with_appearance_code, self.q,
+             "this image discriminator has no appearance-code head: build it with appearance_code > 0"))
+        h = self.features(image)
+        return self.head.read(h, labels, heads) if heads else self.head(h, labels)  # (B,)
 
 
 class PairDiscriminator(ImageDiscriminator):

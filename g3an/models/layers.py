@@ -41,8 +41,8 @@ def on_cpu_channels_last(conv: Callable[[torch.Tensor], torch.Tensor], x: torch.
     With ``CHANNELS_LAST_BELOW`` or more input channels the conv runs as it comes: there oneDNN
     reorders the large weight to channels-last at every call and gains little on the small maps
     (D_V's 256 → 512 conv at 8×8×2, forward + backward, 181 vs 136 ms; the paper-width GAN step
-    4.6 → 4.2 s; at the demo width only G's 128-channel input conv is affected, with bitwise the
-    same result). The math is the same conv; on CUDA nothing changes. x (B, C, T, H, W)."""
+    4.85 → 4.37 s at batch 16; at the demo width only G's 128-channel input conv is affected, with
+    bitwise the same result). The math is the same conv; on CUDA nothing changes. x (B, C, T, H, W)."""
     if x.device.type != "cpu" or x.shape[1] >= CHANNELS_LAST_BELOW:
         return conv(x)
     return conv(x.contiguous(memory_format=torch.channels_last_3d)).contiguous()

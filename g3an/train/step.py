@@ -74,24 +74,16 @@ def code_error(read: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     return (read.float() - code.flatten(1)).pow(2).mean()
 
 
-def _image_logits(d_i: nn.Module, frame: torch.Tensor, labels: Optional[torch.Tensor], appearance_code: bool):
-    """From one pass of D_I: its float logits (B,) and, with ``appearance_code``, the z_a its Q head
-    reads (B, 128), else None."""
-    if not appearance_code:
-        return d_i(frame, labels).float(), None
-    logits, read = d_i(frame, labels, with_appearance_code=True)
-    return logits.float(), read
-
-
-def _video_logits(d_v: nn.Module, clip: torch.Tensor, labels: Optional[torch.Tensor], motion_code: bool,
-                  classes: bool = False):
-    """From one pass of D_V: its float logits (B,); with ``motion_code`` the z_m its Q head reads
-    (B, 10·T_z), else None; with ``classes`` its class head's float logits (B, n_classes), else None."""
-    if not (motion_code or classes):
-        return d_v(clip, labels).float(), None, None
-    logits, *heads = d_v(clip, labels, with_motion_code=motion_code, with_class=classes)
-    read = heads.pop(0) if motion_code else None
-    return logits.float(), read, heads[0].float() if classes else None
+def _logits_and_reads(d: nn.Module, x: torch.Tensor, labels: Optional[torch.Tensor], **asked: bool) -> tuple:
+    """One pass of D: its float logits (B,), then for each of ``asked`` (D's ``with_*`` switches, in
+    the order given) the float output of that head — the z_m D_V's Q head reads (B, 10·T_z), its class
+    logits (B, n_classes), the z_a D_I's Q head reads (B, 128) — or None where the switch is off."""
+    wanted = {name: True for name, on in asked.items() if on}
+    if not wanted:
+        return (d(x, labels).float(), *(None for _ in asked))
+    logits, *reads = d(x, labels, **wanted)
+    read = iter(reads)
+    return (logits.float(), *(next(read).float() if on else None for on in asked.values()))
 
 
 def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen: torch.Generator,
@@ -99,8 +91,9 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     """real (B, 3, T, H, W) in [-1, 1], labels (B,) or None; ``step``: this step's number, counted
     from 1 (lazy R1 runs when it is a multiple of ``r1_every``). Returns detached losses and logits
     (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``, ``zm_info_d`` and
-    ``zm_info_g`` with ``zm_info``, ``za_info_d`` and ``za_info_g`` with ``za_info``, ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``,
-    ``class_d``/``class_g`` with ``class_head``).
+    ``zm_info_g`` with ``zm_info``, ``za_info_d`` and ``za_info_g`` with ``za_info``,
+    ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``, ``class_d``/``class_g`` with
+    ``class_head``).
 
     With ``pair_d`` the real batch must come as same-subject pairs (clips 2k and 2k + 1: the loader's
     ``subject_pairs``); the fakes are paired alike — clip 2k + 1 shares clip 2k's z_a — and take the
@@ -152,10 +145,11 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     real_frame = pick_frames(real, idx_real).detach().requires_grad_(r1)  # (B, 3, H, W)
     fake_frame = pick_frames(fake_d, idx_fake)  # (B, 3, H, W)
     with autocast():
-        real_v, _, real_class = _video_logits(nets.d_v, real_clip, labels, False, classes)  # (B,), (B, classes)
-        fake_v, zm_read, _ = _video_logits(nets.d_v, fake_d, fake_labels, info)  # zm_read: D_V learns to read z_m
+        # D_V's class head learns the real clips' classes; D_V and D_I learn to read z_m and z_a from the fakes
+        real_v, real_class = _logits_and_reads(nets.d_v, real_clip, labels, with_class=classes)  # (B,), (B, n)
+        fake_v, zm_read = _logits_and_reads(nets.d_v, fake_d, fake_labels, with_motion_code=info)
         real_i = nets.d_i(real_frame, labels).float()
-        fake_i, za_read = _image_logits(nets.d_i, fake_frame, fake_labels, appearance_info)  # D_I learns to read z_a
+        fake_i, za_read = _logits_and_reads(nets.d_i, fake_frame, fake_labels, with_appearance_code=appearance_info)
         loss_dv, loss_di = d_loss(real_v, fake_v, nets.loss), d_loss(real_i, fake_i, nets.loss)
     loss_d = loss_dv + loss_di
     extra = {}
@@ -196,10 +190,12 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
         _requires_grad(d, False)
     fake_frame = pick_frames(fake, idx_fake)  # (B, 3, H, W), through G this time
     with autocast():
-        # G learns to put z_m where D_V reads it (zm_info) and its class where the class head does (class_head)
-        out_v, zm_read, fake_class = _video_logits(d_v, fake, fake_labels, info, classes)
+        # G learns to put z_m where D_V reads it (zm_info), its class where the class head does
+        # (class_head) and z_a where D_I reads it (za_info)
+        out_v, zm_read, fake_class = _logits_and_reads(d_v, fake, fake_labels, with_motion_code=info,
+                                                       with_class=classes)
         loss_gv = g_loss(out_v, nets.loss)
-        out_i, za_read = _image_logits(d_i, fake_frame, fake_labels, appearance_info)  # ... and z_a where D_I does
+        out_i, za_read = _logits_and_reads(d_i, fake_frame, fake_labels, with_appearance_code=appearance_info)
         loss_gi = g_loss(out_i, nets.loss)
         if pair:
             extra["loss_g_pair"] = g_loss(d_p(fake_frame[0::2], fake_frame[1::2]).float(), nets.loss)

@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import json
 import logging
+import random
 import shutil
 import signal
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -171,6 +173,10 @@ def _without_class_head(cfg: Config, n_classes: int, manifest: dict, shards: Pat
 def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
     tc = cfg.train
     torch.manual_seed(cfg.base.seed)
+    # Training draws from neither, but a checkpoint stores both states: seeded, two runs of one
+    # config write the same bytes, and DVC does not store and push a new copy of the same run
+    random.seed(cfg.base.seed)
+    np.random.seed(cfg.base.seed)
     try:
         g, d_v, d_i, tz = build_models(cfg.model, cfg.loader, n_classes, motion_code=tc.zm_info > 0,
                                        class_head=tc.class_head > 0, appearance_code=tc.za_info > 0)

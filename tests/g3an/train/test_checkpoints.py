@@ -1,12 +1,14 @@
 """Checkpoints under damage: resume takes the newest checkpoint whose digest verifies, whatever the
-``latest`` pointer says; damage is reported and kept, never loaded silently, never overwritten."""
+``latest`` pointer says; damage is reported and kept, never loaded silently, never overwritten. And
+two runs of one config write the same bytes: DVC hashes the checkpoints."""
 
+import hashlib
 import random
 
 import pytest
 
 from g3an.train.loop import fit
-from tests.helpers import assert_same_checkpoints, latest_checkpoint, tiny_config
+from tests.helpers import assert_same_checkpoints, cli, latest_checkpoint, tiny_config, tiny_overrides
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,19 @@ def test_when_no_checkpoint_verifies_the_run_starts_fresh_without_overwriting(tr
     assert res.step == 3 and "no checkpoint verifies" in caplog.text
     kept = next((tmp_path / "run" / "previous").iterdir()) / "checkpoints"
     assert {p.name.removesuffix(".corrupt") for p in kept.glob("*.corrupt")} == set(originals)
+
+
+def test_two_runs_of_one_config_write_byte_identical_checkpoints(training_shards, tmp_path):
+    """A checkpoint stores Python's and numpy's global RNG states beside torch's: unseeded, they took
+    new values in every process, so each re-run wrote new checkpoint bytes and ``dvc repro`` stored
+    and pushed a fresh copy of the same run. Two processes, as two ``dvc repro`` would be."""
+    sets = [arg for kv in tiny_overrides(train__steps=3) for arg in ("-s", kv)]
+    (tmp_path / "params.yaml").write_text("{}\n")  # the defaults, then the tiny overrides
+    digests = []
+    for name in ("first", "second"):
+        r = cli("train", "--shards", str(training_shards), "--out", str(tmp_path / name), *sets, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        files = sorted((tmp_path / name / "checkpoints").glob("step-*.pt"))  # one checkpoint, at step 3
+        assert len(files) == 1
+        digests.append(hashlib.sha256(files[0].read_bytes()).hexdigest())
+    assert digests[0] == digests[1]

@@ -391,8 +391,9 @@ def assert_update_is_plain_plus(before, after, plain_after, grads) -> None:
     head) moved by −∇ alone.
 
     The bound: the extra term regroups the float32 sums of the shared gradients, which moves them by
-    up to 2.4e-6 (measured on G's widest conv with one thread; 1e-7 with two), while the terms these
-    tests check move parameters by ~1e-2 — a term at half its weight fails by ~1e-2."""
+    up to 2.4e-6 (measured in the z_a test's G with one thread, 1.6e-6 with two), while the terms
+    these tests check move parameters by ~1e-2 — the same term at half its weight is off by up to
+    3.9e-2."""
     import torch
 
     plain = dict(plain_after.named_parameters())

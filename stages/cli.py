@@ -78,6 +78,18 @@ def train(shards: Optional[str] = typer.Option(None, help=f"Shard folder (defaul
     run(shards, out, live, params, _overrides(set_))
 
 
+@app.command()
+def export(checkpoint: str = typer.Argument(..., help="A training checkpoint, e.g. runs/train/checkpoints/step-0001800.pt.",
+                                            metavar="CHECKPOINT"),
+           out: Optional[str] = typer.Option(None, help="Generator file (default: generator-<checkpoint name>.pt "
+                                             "beside the run's generator.pt).")):
+    """Export a checkpoint's generator as train does at the end (EMA, BatchNorm re-estimated): evaluate or render any kept step."""
+    from stages.export import main as run
+
+    step, path = run(checkpoint, out)
+    typer.echo(f"step {step} → {path}  (score it: g3an-cli evaluate --generator {path} --out <folder>)")
+
+
 @app.command("train-evaluator")
 def train_evaluator(shards: Optional[str] = typer.Option(None, help=f"Shard folder (default: {shown('shards')})."),
                     out: Optional[str] = typer.Option(None, help=f"Evaluator file (default: {shown('evaluator')})."),

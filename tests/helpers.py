@@ -423,7 +423,7 @@ def make_generator_export(path: Path, n_classes: int = 4, preset: str = "paper",
     import torch
 
     from g3an.models.build import build_models
-    from g3an.train.loop import export_generator
+    from g3an.train.export import export_generator
 
     cfg = tiny_config(model__preset=preset, **{f"model__{k}": v for k, v in model.items()})
     torch.manual_seed(seed)

@@ -1,26 +1,43 @@
-"""A generator export from any training checkpoint: the ``generator.pt`` that ``g3an-cli train``
-writes at the end of a run, for an earlier step too, so ``evaluate`` and ``render`` can score and
-draw the run as it was then. One run's scores move by up to ±0.1 over its last 200 steps
+"""The generator export later stages load (``generator.pt``): written by training at its last step
+(``export_generator``), and from any kept checkpoint (``export_checkpoint``, ``g3an-cli export``), so
+``evaluate`` and ``render`` can score and draw a run as it was at that step. One run's scores move by up to ±0.1 over its last 200 steps
 (docs/what-we-tried.md, "how much one run's last 200 steps move the scores"): scoring the last few
 checkpoints tells a recipe from a lucky snapshot."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
+from typing import Optional
 
-from g3an.config import config_from_dict
+import torch
+
+from g3an.config import Config, config_from_dict
 from g3an.errors import UserError
 from g3an.models.build import generator_spec
 from g3an.models.generator import Generator
-from g3an.persistence import load_artifact
+from g3an.persistence import load_artifact, save_artifact
 from g3an.train.checkpoint import CheckpointDir
-from g3an.train.loop import export_generator
+from g3an.train.ema import recalibrate_batchnorm
+from g3an.train.step import unwrap
+
+
+def export_generator(path: Path, g: torch.nn.Module, ema: Optional[torch.nn.Module], latent_length: int,
+                     classes: list[str], n_classes: int, cfg: Config, params_hash: str, step: int) -> None:
+    """The small file later stages load: weights plus everything needed to rebuild G; the EMA
+    weights with BatchNorm statistics re-estimated for them (``ema.recalibrate_batchnorm``)."""
+    if ema is not None:
+        ema = recalibrate_batchnorm(ema, latent_length, n_classes, seed=cfg.base.seed)
+    save_artifact({"g": unwrap(g).state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                   "spec": dataclasses.asdict(unwrap(g).spec), "latent_length": latent_length,
+                   "classes": list(classes), "n_classes": n_classes, "config": cfg.to_dict(),
+                   "params_hash": params_hash, "step": step}, path, "generator")
 
 
 def export_checkpoint(checkpoint: Path, out: Path) -> int:
-    """Write ``out`` from ``checkpoint`` exactly as training exports its last step (G, and the EMA
-    with its BatchNorm statistics re-estimated); returns the checkpoint's step. A checkpoint whose
+    """Write ``out`` from ``checkpoint`` as training exports its last step (G, and the EMA with its
+    BatchNorm statistics re-estimated: the last checkpoint gives the run's own weights); returns the checkpoint's step. A checkpoint whose
     digest fails, or that is not one of ours, is a one-line UserError naming it."""
     checkpoint = Path(checkpoint)
     why = CheckpointDir(checkpoint.parent).problem(checkpoint) if checkpoint.is_file() else None

@@ -40,12 +40,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from g3an.config import Config, dump_yaml
 from g3an.errors import UserError
 from g3an.models.build import build_models, build_pair_discriminator
-from g3an.persistence import save_artifact
 from g3an.render.grid import frame_grid, to_uint8
 from g3an.render.media import captioned
 from g3an.sampling import sample_latents
 from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
+from g3an.train.export import export_generator
 from g3an.train.ema import recalibrate_batchnorm
 from g3an.train.ema import update as ema_update
 from g3an.train.step import Nets, gan_step, make_optimizers, unwrap
@@ -91,18 +91,6 @@ def _truncate_logs(out: Path, live: Path, step: int) -> None:
         if lines:
             col = lines[0].split("\t").index("step")
             tsv.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) <= step]) + "\n")
-
-
-def export_generator(path: Path, g: torch.nn.Module, ema: Optional[torch.nn.Module], latent_length: int,
-                     classes: list[str], n_classes: int, cfg: Config, params_hash: str, step: int) -> None:
-    """The small file later stages load: weights plus everything needed to rebuild G; the EMA
-    weights with BatchNorm statistics re-estimated for them (``ema.recalibrate_batchnorm``)."""
-    if ema is not None:
-        ema = recalibrate_batchnorm(ema, latent_length, n_classes, seed=cfg.base.seed)
-    save_artifact({"g": unwrap(g).state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                   "spec": dataclasses.asdict(unwrap(g).spec), "latent_length": latent_length,
-                   "classes": list(classes), "n_classes": n_classes, "config": cfg.to_dict(),
-                   "params_hash": params_hash, "step": step}, path, "generator")
 
 
 def fit(cfg: Config, shards: Path, out: Path, live: Optional[Path] = None,

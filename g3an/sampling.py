@@ -11,10 +11,11 @@ from g3an.latent import Z_APPEARANCE, Z_MOTION
 
 
 def sample_latents(batch: int, latent_length: int, n_classes: int, gen: torch.Generator,
-                   device: torch.device | str = "cpu"):
-    """z_a (B, 128), z_m (B, 10, T_z) ~ N(0, I), and uniform labels (B,) or None."""
-    z_a = torch.randn(batch, Z_APPEARANCE, generator=gen).to(device)
-    z_m = torch.randn(batch, Z_MOTION, latent_length, generator=gen).to(device)
+                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """z_a (B, 128), z_m (B, 10, T_z) ~ N(0, I) in ``dtype``, and uniform labels (B,) or None. The
+    draws are float32 whatever ``dtype`` is, so a float64 replay of a step sees the same latents."""
+    z_a = torch.randn(batch, Z_APPEARANCE, generator=gen).to(device, dtype)
+    z_m = torch.randn(batch, Z_MOTION, latent_length, generator=gen).to(device, dtype)
     labels: Optional[torch.Tensor] = None
     if n_classes:
         labels = torch.randint(n_classes, (batch,), generator=gen).to(device)

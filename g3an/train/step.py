@@ -99,7 +99,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     ``subject_pairs``); the fakes are paired alike — clip 2k + 1 shares clip 2k's z_a — and take the
     real batch's classes, so a fake pair's classes relate as a real pair's do."""
     b, t = real.shape[0], real.shape[2]
-    z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device)
+    z_a, z_m, fake_labels = sample_latents(b, nets.latent_length, nets.n_classes, gen, real.device, real.dtype)
     pairs = b // 2 if nets.zm_diversity > 0 else 0
     if pairs:  # clip i + pairs repeats clip i's z_a and class with its own z_m: the pairs zm_spread compares
         def repeat_first_half(x: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ def test_the_q_head_reads_the_same_pass_as_the_logit():
 
 
 WEIGHT = 3.0
-REAL, LABELS = torch.rand(4, 3, 16, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
+REAL, LABELS = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
 
 
 def _nets(weight: float, lr_d: float = 1.0) -> Nets:
@@ -36,7 +36,7 @@ def _nets(weight: float, lr_d: float = 1.0) -> Nets:
 def _replay(nets: Nets, g0: torch.nn.Module):
     """The step's draws (latents, then D_I's real and fake frame picks) and its fakes from G as it was."""
     gen = torch.Generator().manual_seed(1)
-    z_a, z_m, fake_labels = sample_latents(4, nets.latent_length, 3, gen)
+    z_a, z_m, fake_labels = sample_latents(4, nets.latent_length, 3, gen, dtype=torch.float64)
     idx_real, idx_fake = torch.randint(16, (4,), generator=gen), torch.randint(16, (4,), generator=gen)
     fake = g0(z_a, z_m, fake_labels)  # (B, 3, T, H, W), G's graph kept
     return z_a, fake_labels, pick_frames(REAL, idx_real), pick_frames(fake, idx_fake)

@@ -40,7 +40,7 @@ def _nets(weight: float, lr_d: float = 1.0) -> Nets:
 
 
 def test_d_v_and_its_q_head_move_by_the_gradient_of_reading_z_m_back_from_the_fakes():
-    real, labels = torch.rand(4, 3, 16, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
+    real, labels = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
     plain, info = _nets(0.0), _nets(WEIGHT)
     assert plain.d_v.q is None and info.d_v.q is not None
     g0, d0 = copy.deepcopy(info.g), copy.deepcopy(info.d_v)
@@ -49,7 +49,7 @@ def test_d_v_and_its_q_head_move_by_the_gradient_of_reading_z_m_back_from_the_fa
     assert "zm_info_d" not in out_plain and "zm_info_g" not in out_plain
 
     gen = torch.Generator().manual_seed(1)  # replay the step's draws and D_V's passes before its update
-    z_a, z_m, fake_labels = sample_latents(4, info.latent_length, 3, gen)
+    z_a, z_m, fake_labels = sample_latents(4, info.latent_length, 3, gen, dtype=torch.float64)
     fake = g0(z_a, z_m, fake_labels).detach()
     d0(real, labels)  # the step's first pass (spectral norm's power iteration advances on each)
     read = d0.q(d0.head.phi(d0.features(fake)))  # (B, 10·T_z)
@@ -62,7 +62,7 @@ def test_d_v_and_its_q_head_move_by_the_gradient_of_reading_z_m_back_from_the_fa
 
 
 def test_g_moves_by_the_gradient_of_making_z_m_readable_through_the_fixed_d_v_and_q():
-    real, labels = torch.rand(4, 3, 16, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 0])
+    real, labels = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])
     plain, info = _nets(0.0, lr_d=0.0), _nets(WEIGHT, lr_d=0.0)  # Ds held still: G's step sees the same D_V
     info.d_v.load_state_dict(plain.d_v.state_dict(), strict=False)  # D_V's body and head, all but Q
     info.d_i.load_state_dict(plain.d_i.state_dict())  # (Q's initial draw shifted D_I's)
@@ -71,7 +71,7 @@ def test_g_moves_by_the_gradient_of_making_z_m_readable_through_the_fixed_d_v_an
     out = gan_step(info, real, labels, torch.Generator().manual_seed(1))
 
     gen = torch.Generator().manual_seed(1)
-    z_a, z_m, fake_labels = sample_latents(4, info.latent_length, 3, gen)
+    z_a, z_m, fake_labels = sample_latents(4, info.latent_length, 3, gen, dtype=torch.float64)
     fake = g0(z_a, z_m, fake_labels)  # (B, 3, T, H, W), G's graph kept
     d0(real, labels), d0(fake.detach(), fake_labels)  # D's step's two passes of D_V
     read = d0.q(d0.head.phi(d0.features(fake)))  # G's step: the same fakes through the fixed D_V and Q

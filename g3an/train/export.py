@@ -1,8 +1,8 @@
 """The generator export later stages load (``generator.pt``): written by training at its last step
 (``export_generator``), and from any kept checkpoint (``export_checkpoint``, ``g3an-cli export``), so
-``evaluate`` and ``render`` can score and draw a run as it was at that step. One run's scores move by up to ±0.1 over its last 200 steps
-(docs/what-we-tried.md, "how much one run's last 200 steps move the scores"): scoring the last few
-checkpoints tells a recipe from a lucky snapshot."""
+``evaluate`` and ``render`` can score and draw a run as it was at that step. One run's scores move
+by up to ±0.1 over its last 200 steps (docs/what-we-tried.md, "how much one run's last 200 steps
+move the scores"): scoring the last few checkpoints tells a recipe from a lucky snapshot."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ def export_generator(path: Path, g: torch.nn.Module, ema: Optional[torch.nn.Modu
 
 def export_checkpoint(checkpoint: Path, out: Path) -> int:
     """Write ``out`` from ``checkpoint`` as training exports its last step (G, and the EMA with its
-    BatchNorm statistics re-estimated: the last checkpoint gives the run's own weights); returns the checkpoint's step. A checkpoint whose
-    digest fails, or that is not one of ours, is a one-line UserError naming it."""
+    BatchNorm statistics re-estimated: the last checkpoint gives the run's own weights); returns the
+    checkpoint's step. A checkpoint whose digest fails, or that is not one of ours, is a one-line
+    UserError naming it; the write is atomic, so a failure leaves no partial file."""
     checkpoint = Path(checkpoint)
     why = CheckpointDir(checkpoint.parent).problem(checkpoint) if checkpoint.is_file() else None
     if why:

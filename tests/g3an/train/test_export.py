@@ -2,20 +2,24 @@
 ``generator.pt`` at its last step; a damaged or foreign file is refused in one line, with nothing
 written."""
 
+import shutil
+
+import pytest
 import torch
 
 from g3an.train.loop import fit
 from tests.helpers import cli, tiny_config
 
 
-def _run(training_shards, tmp_path):
-    run = tmp_path / "run"
-    fit(tiny_config(), training_shards, run)  # checkpoints at steps 3 and 6; generator.pt at 6
-    return run
+@pytest.fixture(scope="module")
+def run(training_shards, tmp_path_factory):
+    """One tiny run for the module: checkpoints at steps 3 and 6, generator.pt at 6 (never damaged here)."""
+    folder = tmp_path_factory.mktemp("export") / "run"
+    fit(tiny_config(), training_shards, folder)
+    return folder
 
 
-def test_the_last_checkpoint_exports_to_the_runs_own_generator(training_shards, tmp_path):
-    run = _run(training_shards, tmp_path)
+def test_the_last_checkpoint_exports_to_the_runs_own_generator(run, tmp_path):
     r = cli("export", str(run / "checkpoints" / "step-0000006.pt"), "--out", str(tmp_path / "six.pt"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     mine, trained = (torch.load(p, weights_only=True) for p in (tmp_path / "six.pt", run / "generator.pt"))
@@ -42,15 +46,15 @@ def test_the_last_checkpoint_exports_to_the_runs_own_generator(training_shards, 
     assert export["step"] == 3 and not g.training
 
 
-def test_a_damaged_or_foreign_checkpoint_is_one_line_and_writes_nothing(training_shards, tmp_path):
-    run = _run(training_shards, tmp_path)
-    ckpt = run / "checkpoints" / "step-0000006.pt"
+def test_a_damaged_or_foreign_checkpoint_is_one_line_and_writes_nothing(run, tmp_path):
+    shutil.copytree(run / "checkpoints", tmp_path / "checkpoints")  # the damage goes to a copy
+    ckpt = tmp_path / "checkpoints" / "step-0000006.pt"
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0x10
     ckpt.write_bytes(bytes(data))
     cases = [(ckpt, "do not match the SHA-256"),  # its digest fails
              (run / "generator.pt", "checkpoint"),  # a generator export, not a checkpoint
-             (run / "checkpoints" / "step-0000009.pt", "not found")]
+             (tmp_path / "checkpoints" / "step-0000009.pt", "not found")]
     for i, (src, fragment) in enumerate(cases):
         out = tmp_path / f"out{i}.pt"
         r = cli("export", str(src), "--out", str(out), cwd=tmp_path)

@@ -17,7 +17,7 @@ from g3an.config import Config, config_from_dict
 from g3an.errors import UserError
 from g3an.models.build import generator_spec
 from g3an.models.generator import Generator
-from g3an.persistence import load_artifact, save_artifact
+from g3an.persistence import save_artifact
 from g3an.train.checkpoint import CheckpointDir
 from g3an.train.ema import recalibrate_batchnorm
 from g3an.train.step import unwrap
@@ -41,10 +41,7 @@ def export_checkpoint(checkpoint: Path, out: Path) -> int:
     checkpoint's step. A checkpoint whose digest fails, or that is not one of ours, is a one-line
     UserError naming it; the write is atomic, so a failure leaves no partial file."""
     checkpoint = Path(checkpoint)
-    why = CheckpointDir(checkpoint.parent).problem(checkpoint) if checkpoint.is_file() else None
-    if why:
-        raise UserError(f"{checkpoint}: {why}; the checkpoint is damaged — export another one")
-    state = load_artifact(checkpoint, "checkpoint")
+    state = CheckpointDir(checkpoint.parent).load(checkpoint)
     try:
         cfg = config_from_dict(state["config"], source=str(checkpoint))
         n_classes, classes = int(state["n_classes"]), list(state["classes"])

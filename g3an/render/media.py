@@ -42,7 +42,8 @@ def captioned(grid: np.ndarray, row_height: int, gutter: int, captions: Sequence
 def write_png(path: Path, rgb: np.ndarray) -> None:
     """Atomic PNG write (fixed compression: identical pixels give identical bytes)."""
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    assert ok
+    if not ok:
+        raise RuntimeError(f"{path}: OpenCV could not encode a {rgb.shape} {rgb.dtype} image as PNG")
     write_bytes_atomic(path, buf.tobytes())
 
 

@@ -124,7 +124,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> None:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), fps, (w, h))
     if not writer.isOpened():
         raise UserError(f"{path}: this OpenCV cannot encode XVID video (a build without its codecs); "
-                        f"install the wheel the project pins: `pip install "opencv-python-headless>=4.8,<5"`")
+                        f"install the wheel the project pins: `pip install 'opencv-python-headless>=4.8,<5'`")
     try:
         for f in frames:
             writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))

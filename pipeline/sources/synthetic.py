@@ -123,8 +123,8 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> None:
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), fps, (w, h))
     if not writer.isOpened():
-        raise UserError(f"{path}: this OpenCV cannot encode XVID video (a build without its codecs); "
-                        f"install the wheel the project pins: `pip install 'opencv-python-headless>=4.8,<5'`")
+        raise UserError(f"{path}: OpenCV cannot open it for XVID video; check that its folder exists and is "
+                        f"writable, and that OpenCV has the codec: `pip install 'opencv-python-headless>=4.8,<5'`")
     try:
         for f in frames:
             writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))

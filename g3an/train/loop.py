@@ -21,7 +21,6 @@ with an error, leaving the last good checkpoint as it was.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import logging
@@ -48,6 +47,7 @@ from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
 from g3an.train.export import export_generator
 from g3an.train.ema import recalibrate_batchnorm
+from g3an.train.ema import shadow as ema_shadow
 from g3an.train.ema import update as ema_update
 from g3an.train.step import Nets, gan_step, make_optimizers, unwrap
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
@@ -174,7 +174,7 @@ def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
         raise UserError(f"loader.clip_length = {cfg.loader.clip_length}: {e}") from None
     g, d_v, d_i = g.to(d.device), d_v.to(d.device), d_i.to(d.device)
     d_p = build_pair_discriminator(cfg.model).to(d.device) if tc.pair_d > 0 else None
-    ema = copy.deepcopy(g).eval().requires_grad_(False) if tc.ema_beta > 0 else None
+    ema = ema_shadow(g) if tc.ema_beta > 0 else None
     opt_g, opt_d = make_optimizers(g, d_v, d_i, tc.lr_g, tc.lr_d, tc.betas, d_p=d_p)
     gen = torch.Generator().manual_seed(cfg.base.seed * 7919 + d.rank)
     return _Run(g, d_v, d_i, ema, opt_g, opt_d, gen, tz, d_p)

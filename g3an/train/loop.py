@@ -47,8 +47,7 @@ from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
 from g3an.train.export import export_generator
 from g3an.train.ema import recalibrate_batchnorm
-from g3an.train.ema import shadow as ema_shadow
-from g3an.train.ema import update as ema_update
+from g3an.train.ema import shadow as ema_shadow, update as ema_update
 from g3an.train.step import Nets, gan_step, make_optimizers, unwrap
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
 from pipeline.manifest import clip_plan, data_hash, read_manifest, verified_shards

@@ -40,8 +40,8 @@ from g3an.config import Config, dump_yaml
 from g3an.errors import UserError
 from g3an.fsutil import write_bytes_atomic
 from g3an.models.build import build_models, build_pair_discriminator
-from g3an.render.grid import frame_grid, to_uint8
-from g3an.render.media import captioned
+from g3an.render.grid import to_uint8
+from g3an.render.media import captioned_grid
 from g3an.sampling import sample_latents
 from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
@@ -317,9 +317,8 @@ class _Ticker:
                 video = sampler(*self.fixed)
             sampler.train(was_training)
         frames = to_uint8(video)  # (B, T, H, W, 3): one row per fixed latent, 8 frames across time
-        grid = frame_grid(frames, columns=8, gutter=2, scale=2)
         title = f"samples at step {self.run.step} ({'EMA' if self.run.ema is not None else 'raw'} weights; fixed latents)"
-        self.live.log_image("samples.png", captioned(grid, frames.shape[2] * 2, 2, self.captions, title))
+        self.live.log_image("samples.png", captioned_grid(frames, self.captions, title, scale=2, columns=8))
 
 
 def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Dist, progress) -> FitResult:

@@ -24,6 +24,7 @@ def shadow(g: nn.Module) -> nn.Module:
     return copy.deepcopy(g).eval().requires_grad_(False)
 
 
+@torch.no_grad()
 def update(ema: nn.Module, g: nn.Module, beta: float) -> None:
     """ema ← β·ema + (1 − β)·g for the weights; buffers (BN statistics) copied from g."""
     for pe, pg in zip(ema.parameters(), g.parameters()):

@@ -10,6 +10,7 @@ counts per class and subject, the shards written, the videos skipped and the par
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -76,6 +77,15 @@ def verified_shards(shards: str | Path, split: str = "train") -> list[str]:
             raise UserError(f"{path}: its bytes differ from the manifest's SHA-256 (corrupt); {fix}")
         paths.append(str(path))
     return paths
+
+
+def data_hash(manifest: dict) -> str:
+    """The identity of the data a manifest lists — its classes and every shard's name, size and
+    SHA-256 — independent of where the shards lie: a checkpoint made on other data (more subjects,
+    another split, other classes) must not be resumed on these shards."""
+    shards = [[e["name"], e["bytes"], e.get("sha256")] for e in manifest["shards"]]
+    blob = json.dumps({"classes": manifest["classes"], "shards": shards}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def fitting_steps(n: int, length: int, steps: Sequence[int]) -> list[int]:

@@ -28,6 +28,12 @@ def default_path(cfg, name: str, dataset: str | None = None) -> Path:
     return Path(DEFAULTS[name].format(data_dir=b.data_dir, runs_dir=b.runs_dir, dataset=dataset or b.dataset))
 
 
+def details_beside(metrics: Path) -> Path:
+    """The sidecar a stage writes beside its declared metrics file: every number ``dvc metrics show``
+    does not need."""
+    return Path(metrics).parent / "details.json"
+
+
 def shown(name: str) -> str:
     """The template as the CLI help shows it: ``<data_dir>/shards/<dataset>``."""
     return DEFAULTS[name].replace("{", "<").replace("}", ">")

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 from g3an.fsutil import output_lock, write_bytes_atomic
 from stages.common import Progress, setup
-from stages.paths import default_path
+from stages.paths import default_path, details_beside
 
 log = logging.getLogger("g3an.report")
 
@@ -18,7 +18,7 @@ def main(out: Optional[str], params: str, overrides: Sequence[str]) -> None:
     from g3an.report import ReportInputs, build_report
 
     metrics = default_path(cfg, "metrics")
-    inputs = ReportInputs(evaluate=metrics, evaluator=default_path(cfg, "evaluator_metrics").parent / "details.json",
+    inputs = ReportInputs(evaluate=metrics, evaluator=details_beside(default_path(cfg, "evaluator_metrics")),
                           live=default_path(cfg, "live"), render=default_path(cfg, "render"))
     out_path = Path(out or default_path(cfg, "report"))
     with output_lock(out_path), Progress() as bar:

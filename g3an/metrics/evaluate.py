@@ -23,7 +23,7 @@ from g3an.config import SYNTHETIC_ACTIONS, Config, LoaderConfig
 from g3an.errors import UserError
 from g3an.fsutil import sha256_of
 from g3an.metrics import METRICS, acd, disentangle, register
-from g3an.metrics.evaluator import WHERE_HEADS, load_evaluator, predict
+from g3an.metrics.evaluator import WHERE_HEADS, load_evaluator, predict, readable
 from g3an.metrics.frechet import frechet_distance, statistics
 from g3an.models.build import load_generator
 from g3an.persistence import load_artifact, save_artifact
@@ -279,7 +279,7 @@ def judge_warning(info: dict, n_classes: int) -> Optional[str]:
     rank generators (a 10-step judge reads degenerate clips as perfectly disentangled)."""
     acc = (info.get("test_accuracy") or {}).get("motion")
     chance = 1 / max(1, n_classes)
-    if acc is None or n_classes < 2 or acc >= (chance + 1) / 2:
+    if acc is None or n_classes < 2 or readable(acc, chance):
         return None
     return (f"the judge's motion accuracy is {acc:.2f} (chance {chance:.2f}): these scores cannot rank generators; "
             "raise eval.evaluator_steps and re-run `dvc repro train-evaluator`")
@@ -291,8 +291,8 @@ def readable_heads(blob: dict) -> list[tuple[str, int]]:
     synthetic set at 64 px, shape is such a head); the metrics record which heads were used."""
     acc = blob["info"].get("test_accuracy") or {}
     heads = [(k, len(v)) for k, v in blob["heads"]]
-    readable = [(k, n) for k, n in heads if acc.get(k) is None or acc[k] >= (1 / n + 1) / 2]
-    return readable or heads
+    kept = [(k, n) for k, n in heads if acc.get(k) is None or readable(acc[k], 1 / n)]
+    return kept or heads
 
 
 def readable_where(blob: dict) -> bool:
@@ -300,7 +300,7 @@ def readable_where(blob: dict) -> bool:
     halfway from chance to 1 on the test split (else the path scores would be noise)."""
     grid = blob["config"].get("track_grid", 0)
     acc = blob["info"].get("test_accuracy") or {}
-    return bool(grid) and all((acc.get(k) or 0) >= (1 / grid ** 2 + 1) / 2 for k in WHERE_HEADS)
+    return bool(grid) and all(readable(acc.get(k), 1 / grid ** 2) for k in WHERE_HEADS)
 
 
 def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Path, cache_dir: Path,

@@ -181,6 +181,27 @@ def split_accuracy(model: Evaluator, shards: Path, heads, ev: EvalConfig, loader
     return {k: round(float(torch.cat(v).float().mean()), 4) if torch.cat(v).numel() else None for k, v in hits.items()}
 
 
+def train_and_score(shards: Path, manifest: dict, ev: EvalConfig, loader: LoaderConfig,
+                    progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[Evaluator, dict]:
+    """The judge trained on the training split (``train_evaluator``), its ``info`` holding every head's
+    accuracy on the test split (``test_accuracy``), as ``save_evaluator`` stores it."""
+    model, info = train_evaluator(shards, manifest, ev, loader, progress)
+    info["test_accuracy"] = split_accuracy(model, shards, info["heads"], ev, loader)
+    return model, info
+
+
+def chance_levels(manifest: dict, heads, track_grid: int) -> dict[str, float]:
+    """Each head's accuracy by guessing: the motion class, every appearance head, the where heads."""
+    return {"motion": 1 / max(1, len(manifest["classes"])), **{k: 1 / len(v) for k, v in heads},
+            **{k: 1 / track_grid ** 2 for k in (WHERE_HEADS if track_grid else ())}}
+
+
+def readable(accuracy: Optional[float], chance: float) -> bool:
+    """Whether a head reads its factor reliably: test accuracy at least halfway from chance to 1. A
+    head below that only adds noise to the scores built on it."""
+    return accuracy is not None and accuracy >= (chance + 1) / 2
+
+
 def save_evaluator(path: Path, model: Evaluator, info: dict) -> None:
     save_artifact({"state": model.state_dict(), "config": model.config,
                    "heads": [[k, list(v)] for k, v in info["heads"]], "info": json.loads(json.dumps(info))},

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from g3an.fsutil import atomic_path, write_bytes_atomic
+from g3an.render.grid import frame_grid
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_SCALE = 0.45
@@ -39,10 +40,22 @@ def captioned(grid: np.ndarray, row_height: int, gutter: int, captions: Sequence
     return out
 
 
+GUTTER = 2  # pixels between rows and frames
+
+
+def captioned_grid(videos: Sequence[np.ndarray] | np.ndarray, captions: Sequence[str], title: str, scale: int = 1,
+                   columns: int | None = None, indices: Sequence[Sequence[int]] | None = None) -> np.ndarray:
+    """One row of frames per video (``grid.frame_grid``), each row captioned, the whole titled: the
+    figures ``render`` draws and the sample grid training logs."""
+    grid = frame_grid(videos, columns=columns, gutter=GUTTER, scale=scale, indices=indices)
+    return captioned(grid, videos[0].shape[1] * scale, GUTTER, captions, title)
+
+
 def write_png(path: Path, rgb: np.ndarray) -> None:
     """Atomic PNG write (fixed compression: identical pixels give identical bytes)."""
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    assert ok
+    if not ok:
+        raise RuntimeError(f"{path}: OpenCV could not encode a {rgb.shape} {rgb.dtype} image as PNG")
     write_bytes_atomic(path, buf.tobytes())
 
 

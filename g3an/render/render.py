@@ -14,11 +14,10 @@ import torch
 
 from g3an.config import RenderConfig
 from g3an.render.figures import Figure, build_figures
-from g3an.render.grid import column_indices, frame_grid, to_uint8
-from g3an.render.media import captioned, write_gif, write_png
+from g3an.render.grid import column_indices, to_uint8
+from g3an.render.media import captioned_grid, write_gif, write_png
 from g3an.sampling import flat_output, generate
 
-GUTTER = 2
 log = logging.getLogger("g3an.render")
 
 
@@ -45,13 +44,11 @@ def render_figure(fig: Figure, videos: list[np.ndarray], cfg: RenderConfig, out:
         indices = [np.arange(0, v.shape[0], stride) for v in videos]
     else:
         indices = [column_indices(v.shape[0], cfg.columns) for v in videos]
-    grid = frame_grid(videos, gutter=GUTTER, scale=cfg.scale, indices=indices)
-    size = videos[0].shape[1] * cfg.scale
     captions = [r.caption for r in fig.rows]
     if len({v.shape[0] for v in videos}) > 1:
         captions = [f"{c}: {v.shape[0]} frames" for c, v in zip(captions, videos)]
     png = out / "figures" / f"{fig.name}.png"
-    write_png(png, captioned(grid, size, GUTTER, captions, fig.title))
+    write_png(png, captioned_grid(videos, captions, fig.title, cfg.scale, indices=indices))
     gifs = []
     for i, v in enumerate(videos):
         gif = out / "videos" / fig.name / f"row-{i:02d}.gif"

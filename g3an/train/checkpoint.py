@@ -69,18 +69,23 @@ class CheckpointDir:
         expected = digest.read_text(errors="replace").strip()
         return None if sha256_of(path) == expected else "its bytes do not match the SHA-256 recorded when it was written"
 
+    def load(self, path: Path) -> dict:
+        """The state saved in ``path`` once its digest verifies; otherwise a one-line UserError naming
+        it: bytes that no longer match their digest, a missing file, or a file that is not a checkpoint."""
+        why = self.problem(path) if path.is_file() else None
+        if why:
+            raise UserError(f"{path}: {why}; restore it from a copy or use another checkpoint")
+        return load_artifact(path, "checkpoint")
+
     def newest_good(self) -> tuple[Optional[Path], Optional[dict], list[tuple[Path, str]]]:
         """(path, state) of the newest checkpoint that verifies and loads, and the (path, why) of every
         newer one that did not."""
         bad: list[tuple[Path, str]] = []
         for path in self.all():
-            why = self.problem(path)
-            if why is None:
-                try:
-                    return path, load_artifact(path, "checkpoint"), bad
-                except UserError as e:
-                    why = str(e).split(": ", 1)[-1]
-            bad.append((path, why))
+            try:
+                return path, self.load(path), bad
+            except UserError as e:
+                bad.append((path, str(e).split(": ", 1)[-1]))
         return None, None, bad
 
     def quarantine(self, path: Path) -> Path:

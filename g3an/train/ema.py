@@ -19,6 +19,12 @@ from g3an.sampling import sample_latents
 
 
 @torch.no_grad()
+def shadow(g: nn.Module) -> nn.Module:
+    """A frozen copy of ``g`` in eval mode: the EMA generator as training keeps it and checkpoints store it."""
+    return copy.deepcopy(g).eval().requires_grad_(False)
+
+
+@torch.no_grad()
 def update(ema: nn.Module, g: nn.Module, beta: float) -> None:
     """ema ← β·ema + (1 − β)·g for the weights; buffers (BN statistics) copied from g."""
     for pe, pg in zip(ema.parameters(), g.parameters()):

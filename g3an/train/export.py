@@ -6,7 +6,6 @@ move the scores"): scoring the last few checkpoints tells a recipe from a lucky 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from pathlib import Path
 from typing import Optional
@@ -17,9 +16,9 @@ from g3an.config import Config, config_from_dict
 from g3an.errors import UserError
 from g3an.models.build import generator_spec
 from g3an.models.generator import Generator
-from g3an.persistence import load_artifact, save_artifact
+from g3an.persistence import save_artifact
 from g3an.train.checkpoint import CheckpointDir
-from g3an.train.ema import recalibrate_batchnorm
+from g3an.train.ema import recalibrate_batchnorm, shadow
 from g3an.train.step import unwrap
 
 
@@ -41,10 +40,7 @@ def export_checkpoint(checkpoint: Path, out: Path) -> int:
     checkpoint's step. A checkpoint whose digest fails, or that is not one of ours, is a one-line
     UserError naming it; the write is atomic, so a failure leaves no partial file."""
     checkpoint = Path(checkpoint)
-    why = CheckpointDir(checkpoint.parent).problem(checkpoint) if checkpoint.is_file() else None
-    if why:
-        raise UserError(f"{checkpoint}: {why}; the checkpoint is damaged — export another one")
-    state = load_artifact(checkpoint, "checkpoint")
+    state = CheckpointDir(checkpoint.parent).load(checkpoint)
     try:
         cfg = config_from_dict(state["config"], source=str(checkpoint))
         n_classes, classes = int(state["n_classes"]), list(state["classes"])
@@ -54,7 +50,7 @@ def export_checkpoint(checkpoint: Path, out: Path) -> int:
         g.load_state_dict(state["g"])
         ema = None
         if state.get("ema") is not None:
-            ema = copy.deepcopy(g).eval().requires_grad_(False)  # as training keeps it
+            ema = shadow(g)  # as training keeps it
             ema.load_state_dict(state["ema"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:  # a bad config in it names the file itself
         raise UserError(f"{checkpoint}: not a complete g3an training checkpoint ({type(e).__name__}: "

@@ -21,7 +21,6 @@ with an error, leaving the last good checkpoint as it was.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import logging
@@ -39,18 +38,19 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from g3an.config import Config, dump_yaml
 from g3an.errors import UserError
+from g3an.fsutil import write_bytes_atomic
 from g3an.models.build import build_models, build_pair_discriminator
-from g3an.render.grid import frame_grid, to_uint8
-from g3an.render.media import captioned
+from g3an.render.grid import to_uint8
+from g3an.render.media import captioned_grid
 from g3an.sampling import sample_latents
 from g3an.train import distributed
 from g3an.train.checkpoint import CheckpointDir, rng_state, set_rng_state
 from g3an.train.export import export_generator
 from g3an.train.ema import recalibrate_batchnorm
-from g3an.train.ema import update as ema_update
+from g3an.train.ema import shadow as ema_shadow, update as ema_update
 from g3an.train.step import Nets, gan_step, make_optimizers, unwrap
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
-from pipeline.manifest import clip_plan, read_manifest, verified_shards
+from pipeline.manifest import clip_plan, data_hash, read_manifest, verified_shards
 
 log = logging.getLogger("g3an.train")
 
@@ -85,12 +85,13 @@ def _truncate_logs(out: Path, live: Path, step: int) -> None:
     logf = out / "log.jsonl"
     if logf.exists():
         rows = [ln for ln in logf.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-        logf.write_text("".join(r + "\n" for r in rows))
+        write_bytes_atomic(logf, "".join(r + "\n" for r in rows).encode())
     for tsv in (live / "plots" / "metrics").rglob("*.tsv"):
         lines = tsv.read_text().splitlines()
         if lines:
             col = lines[0].split("\t").index("step")
-            tsv.write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) <= step]) + "\n")
+            kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) <= step]
+            write_bytes_atomic(tsv, ("\n".join(kept) + "\n").encode())
 
 
 def fit(cfg: Config, shards: Path, out: Path, live: Optional[Path] = None,
@@ -172,17 +173,18 @@ def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
         raise UserError(f"loader.clip_length = {cfg.loader.clip_length}: {e}") from None
     g, d_v, d_i = g.to(d.device), d_v.to(d.device), d_i.to(d.device)
     d_p = build_pair_discriminator(cfg.model).to(d.device) if tc.pair_d > 0 else None
-    ema = copy.deepcopy(g).eval().requires_grad_(False) if tc.ema_beta > 0 else None
+    ema = ema_shadow(g) if tc.ema_beta > 0 else None
     opt_g, opt_d = make_optimizers(g, d_v, d_i, tc.lr_g, tc.lr_d, tc.betas, d_p=d_p)
     gen = torch.Generator().manual_seed(cfg.base.seed * 7919 + d.rank)
     return _Run(g, d_v, d_i, ema, opt_g, opt_d, gen, tz, d_p)
 
 
-def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_hash: str, out: Path,
+def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_hash: str, data: str, out: Path,
                          live_dir: Path, d: distributed.Dist) -> None:
-    """Continue from the newest checkpoint that verifies, when it is of the same experiment; otherwise
-    move the old run aside (never overwrite it) and start fresh. Newer checkpoints that fail their
-    digest or cannot be read are reported and kept as ``*.corrupt``; ``latest`` is never followed."""
+    """Continue from the newest checkpoint that verifies, when it is of the same experiment on the same
+    data (``params_hash``; ``data``: the shards' ``data_hash``); otherwise move the old run aside (never
+    overwrite it) and start fresh. Newer checkpoints that fail their digest or cannot be read are
+    reported and kept as ``*.corrupt``; ``latest`` is never followed."""
     if not ckpts.all():
         return
     path = state = None
@@ -193,7 +195,7 @@ def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_ha
     if d.main:
         for p, why in bad:
             log.warning("checkpoint %s is damaged (%s); kept as %s", p, why, ckpts.quarantine(p).name)
-    if state is not None and state.get("params_hash") == params_hash:
+    if state is not None and state.get("params_hash") == params_hash and state.get("data_hash") == data:
         run.load(state, d.rank)
         log.info("resuming at step %d (%d clips seen) from %s", run.step, run.clips, path)
         if d.main:
@@ -201,7 +203,9 @@ def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_ha
     elif d.main:
         why = ("train.resume is never" if cfg.train.resume != "auto" else
                "no checkpoint verifies" if state is None else
-               f"the params changed (hash {state.get('params_hash')} → {params_hash})")
+               f"the params changed (hash {state.get('params_hash')} → {params_hash})"
+               if state.get("params_hash") != params_hash else
+               f"the training data changed (shards {state.get('data_hash') or 'not recorded'} → {data})")
         tag = state.get("params_hash") if state else "unverified" if cfg.train.resume == "auto" else "resume-never"
         kept = _set_aside(out, live_dir, str(tag))
         log.warning("starting fresh at step 0: %s; the previous run is kept in %s", why, kept)
@@ -226,9 +230,10 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
     if tc.compile:
         nets = [torch.compile(m) for m in nets]
     g_run, dv_run, di_run, *dp_run = nets
-    return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, tc.loss,
-                tc.r1_gamma, tc.r1_every, tc.augment_translate, tc.zm_diversity, tc.zm_info,
-                dp_run[0] if dp_run else None, tc.pair_d, tc.class_head, tc.za_info), autocast
+    return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, loss=tc.loss,
+                r1_gamma=tc.r1_gamma, r1_every=tc.r1_every, augment_translate=tc.augment_translate,
+                zm_diversity=tc.zm_diversity, zm_info=tc.zm_info, d_p=dp_run[0] if dp_run else None,
+                pair_d=tc.pair_d, class_head=tc.class_head, za_info=tc.za_info), autocast
 
 
 class _Ticker:
@@ -312,9 +317,8 @@ class _Ticker:
                 video = sampler(*self.fixed)
             sampler.train(was_training)
         frames = to_uint8(video)  # (B, T, H, W, 3): one row per fixed latent, 8 frames across time
-        grid = frame_grid(frames, columns=8, gutter=2, scale=2)
         title = f"samples at step {self.run.step} ({'EMA' if self.run.ema is not None else 'raw'} weights; fixed latents)"
-        self.live.log_image("samples.png", captioned(grid, frames.shape[2] * 2, 2, self.captions, title))
+        self.live.log_image("samples.png", captioned_grid(frames, self.captions, title, scale=2, columns=8))
 
 
 def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Dist, progress) -> FitResult:
@@ -328,15 +332,16 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
         log.warning("%d of %d training videos are too short for %d-frame clips at any of frame steps %s: "
                     "skipped (never padded); clips use steps %s", plan["skipped_short"], plan["videos"],
                     cfg.loader.clip_length, list(cfg.loader.frame_steps), plan["frame_steps"])
-    params_hash = cfg.train_hash()
+    params_hash, data = cfg.train_hash(), data_hash(manifest)
 
     # --- models, optimizers, state (resumed when the same experiment left a checkpoint)
     run = _build_run(cfg, n_classes, d)
     ckpts = CheckpointDir(out / "checkpoints", tc.keep_last)
-    _resume_or_set_aside(run, ckpts, cfg, params_hash, out, live_dir, d)
+    _resume_or_set_aside(run, ckpts, cfg, params_hash, data, out, live_dir, d)
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(dump_yaml(cfg) + f"# train params hash: {params_hash}\n")
+        write_bytes_atomic(out / "config.yaml", (dump_yaml(cfg) + f"# train params hash: {params_hash}\n"
+                                                 f"# training data hash: {data}\n").encode())
     nets, autocast = _for_device(run, cfg, n_classes, d)
 
     # --- data: segments of ckpt_every batches, so a resumed run sees the same batches
@@ -349,7 +354,8 @@ def _fit(cfg: Config, shards: Path, out: Path, live_dir: Path, d: distributed.Di
         rngs = [rng_state(run.gen)] if d.world == 1 else distributed.gather_rng(rng_state(run.gen), d)
         if d.main:
             ckpts.save({**run.state(), "rng": rngs if d.world > 1 else rngs[0], "config": cfg.to_dict(),
-                        "params_hash": params_hash, "classes": list(classes), "n_classes": n_classes}, run.step)
+                        "params_hash": params_hash, "data_hash": data, "classes": list(classes),
+                        "n_classes": n_classes}, run.step)
 
     stop: dict = {"signal": None}
     previous = {s: signal.signal(s, lambda signum, _f: stop.__setitem__("signal", signum))

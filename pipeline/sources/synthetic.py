@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from g3an.config import SYNTHETIC_ACTIONS, SyntheticConfig
+from g3an.errors import UserError
 from pipeline.sources.weizmann import WeizmannSource
 
 WIDTH, HEIGHT, FPS = 180, 144, 25.0
@@ -122,7 +123,8 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> None:
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), fps, (w, h))
     if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write {path} with the XVID codec")
+        raise UserError(f"{path}: OpenCV cannot open it for XVID video; check that its folder exists and is "
+                        f"writable, and that OpenCV has the codec: `pip install 'opencv-python-headless>=4.8,<5'`")
     try:
         for f in frames:
             writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))

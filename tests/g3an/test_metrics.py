@@ -7,7 +7,7 @@ import torch
 from g3an.config import SYNTHETIC_ACTIONS, EvalConfig, LoaderConfig
 from g3an.metrics import acd
 from g3an.metrics.evaluate import Context, app_coverage, disentanglement_metrics, evaluate
-from g3an.metrics.evaluator import save_evaluator, split_accuracy, train_evaluator
+from g3an.metrics.evaluator import save_evaluator, train_and_score
 from g3an.metrics.frechet import fd_of_features, frechet_distance
 from pipeline.manifest import read_manifest
 from tests.helpers import RendererGenerator, make_generator_export, make_training_shards, tiny_config
@@ -59,8 +59,7 @@ def judged(tmp_path_factory):
     manifest = read_manifest(shards)
     ev = EvalConfig(evaluator_steps=600, evaluator_batch=16, evaluator_lr=1e-3, evaluator_width=16, seed=0, n_real=64)
     loader = LoaderConfig(clip_length=16, frame_steps=(2, 3), workers=0)
-    model, info = train_evaluator(shards, manifest, ev, loader)
-    info["test_accuracy"] = split_accuracy(model, shards, info["heads"], ev, loader)
+    model, info = train_and_score(shards, manifest, ev, loader)
     save_evaluator(root / "evaluator.pt", model, info)
     return root, shards, model, info
 
@@ -212,3 +211,14 @@ def test_flat_videos_and_a_weak_judge_are_called_out():
     assert flat_output(torch.rand(8, 3, 16, 32, 32) * 2 - 1) is None
     assert "evaluator_steps" in judge_warning({"test_accuracy": {"motion": 0.2}}, n_classes=8)
     assert judge_warning({"test_accuracy": {"motion": 0.9}}, n_classes=8) is None
+
+
+def test_a_head_is_readable_from_halfway_between_chance_and_perfect():
+    from g3an.metrics.evaluator import WHERE_HEADS, chance_levels, readable
+
+    manifest = {"classes": list("abcdefgh")}
+    chance = chance_levels(manifest, [("colour", ["r", "g", "b", "y"])], track_grid=3)
+    assert chance == {"motion": 1 / 8, "colour": 1 / 4, **{k: 1 / 9 for k in WHERE_HEADS}}
+    assert list(chance_levels(manifest, [], track_grid=0)) == ["motion"]  # untracked data: no where heads
+    assert readable(0.5625, chance["motion"]) and not readable(0.56, chance["motion"])
+    assert readable(0.625, chance["colour"]) and not readable(0.62, chance["colour"]) and not readable(None, 0.5)

@@ -116,6 +116,17 @@ def test_synthetic_motion_varies_within_a_class_and_stays_in_the_crop(tmp_path):
     assert motion_factors("up", random.Random(1)) == motion_factors("up", random.Random(1))
 
 
+def test_a_video_the_synthetic_renderer_cannot_write_is_one_line(tmp_path):
+    import numpy as np
+
+    from pipeline.sources.synthetic import write_video
+
+    target = tmp_path / "not-made" / "clip.avi"  # OpenCV opens no writer there, as without the codec
+    with pytest.raises(UserError, match="not-made/clip.avi: OpenCV cannot open it") as e:
+        write_video(target, [np.zeros((32, 32, 3), np.uint8)] * 2)
+    assert "\n" not in str(e.value) and not target.parent.exists()
+
+
 def test_unknown_dataset():
     with pytest.raises(UserError, match="unknown data set 'kinetics'"):
         get_source("kinetics")

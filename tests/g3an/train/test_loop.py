@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import time
@@ -10,7 +11,8 @@ import torch
 
 from g3an.train.checkpoint import CheckpointDir
 from g3an.train.loop import Diverged, fit
-from tests.helpers import assert_same_checkpoints, cli, latest_checkpoint, tiny_config, tiny_overrides
+from tests.helpers import (assert_same_checkpoints, cli, latest_checkpoint, make_training_shards, tiny_config,
+                           tiny_overrides)
 
 
 def test_a_few_steps_write_everything_a_user_needs(training_shards, tmp_path):
@@ -62,6 +64,24 @@ def test_changed_params_start_fresh_and_keep_the_old_run(training_shards, tmp_pa
     # a longer run with the same params resumes instead
     assert fit(tiny_config(train__lr_g=1e-3, train__steps=6), training_shards, tmp_path / "run").step == 6
     assert len(list((tmp_path / "run" / "previous").iterdir())) == 1
+
+
+def test_other_training_data_start_fresh_and_the_same_data_elsewhere_resumes(training_shards, tmp_path, caplog):
+    """The params hash does not see the data (more subjects, another split): DVC re-runs training on
+    new shards with the persisted checkpoints in place, and resuming them would train on, or simply
+    re-export, a model of the old data. The data's identity is its shards' digests, not their path."""
+    caplog.set_level("INFO")
+    fit(tiny_config(), training_shards, tmp_path / "run")
+    moved = shutil.copytree(training_shards, tmp_path / "moved")  # the same bytes elsewhere (a dvc pull)
+    assert fit(tiny_config(train__steps=7), moved, tmp_path / "run").step == 7
+    assert "resuming at step 6" in caplog.text and not (tmp_path / "run" / "previous").exists()
+    caplog.clear()
+    other = make_training_shards(tmp_path / "other", subjects=4)
+    res = fit(tiny_config(train__steps=3), other, tmp_path / "run")
+    assert res.step == 3 and "the training data changed" in caplog.text  # from 0, not resumed at 7
+    kept = list((tmp_path / "run" / "previous").iterdir())
+    assert len(kept) == 1 and (kept[0] / "checkpoints" / "step-0000007.pt").exists()
+    assert (kept[0] / "generator.pt").exists()
 
 
 class _Evil:

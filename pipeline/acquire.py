@@ -1,9 +1,9 @@
-"""Getting a data set's raw files into ``<data_dir>/raw/<dataset>``, one way per kind of source:
+"""Getting a data set's raw files into ``<data_dir>/raw/<dataset>``:
 
-- synthetic: rendered locally (no network);
-- weizmann: one zip per action over HTTP(S) (resumed, verified, cached in
-  ``<data_dir>/downloads/weizmann`` with its lock file), then extracted safely;
-- mug, uva_nemo (licensed), and weizmann from local files: from ``--source PATH`` (repeatable), an
+- without ``--source``, as the source says: rendered here with no network (``Source.render``: synthetic),
+  or downloaded (``Source.archives``: weizmann, one zip per action over HTTP(S), resumed, verified and
+  cached in ``<data_dir>/downloads/weizmann`` with its lock file, then extracted safely);
+- mug, uva_nemo (licensed), and any data set from local files: from ``--source PATH`` (repeatable), an
   archive (extracted safely) or a folder (hard-linked where possible, else copied — the user's files
   are never moved or changed; archives inside it are extracted). A licensed set imported earlier
   is kept by later runs that give no source.
@@ -24,7 +24,6 @@ from g3an.errors import UserError
 from g3an.fsutil import MARKER, staged_dir, write_json_atomic
 from pipeline.download import LOCK_NAME, fetch_all, safe_extract
 from pipeline.sources import Source
-from pipeline.sources.weizmann import ACTIONS
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +87,12 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
         if sources:
             log.info("%s: importing again from the source given earlier: %s", dataset, ", ".join(sources))
     with staged_dir(out, "download") as tmp:
-        if dataset == "synthetic":
-            from pipeline.sources.synthetic import render_dataset
-
-            n = render_dataset(tmp, dl.synthetic, seed, (lambda d, t: progress("render", d, t)) if progress else None)
-            summary.update(videos=n, rendered=True, seed=seed)
-        elif dataset == "weizmann" and not sources:
+        rendered = None if sources else source.render(tmp, dl, seed, progress)
+        urls = {} if sources or rendered is not None else source.archives(dl)
+        if rendered is not None:
+            summary.update(videos=rendered, rendered=True, seed=seed)
+        elif urls:
             cache = Path(downloads) / dataset
-            base = dl.weizmann_url.rstrip("/")
-            urls = {f"{a}.zip": f"{base}/{a}.zip" for a in ACTIONS}
             fetched = fetch_all(urls, cache, retries=dl.retries, timeout=dl.timeout_s,
                                 progress_factory=(lambda name: (lambda d, t: progress(name, d, t))) if progress else None)
             for f in fetched:

@@ -15,7 +15,6 @@ import logging
 import math
 import multiprocessing as mp
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
@@ -34,31 +33,21 @@ log = logging.getLogger(__name__)
 DETECT_FRAMES = 5  # the face box comes from the first frames
 
 
-@dataclass(frozen=True)
-class FrameOptions:
-    size: int = 64
-    crop: str = "resize"  # "resize" (the paper's 85×64 + centre crop) or "face"
-    decoder: str = "auto"
-    detector: str = "haar"
-    margin: float = 0.1
-    max_frames: int = 0
-    min_face: float = 0.05
-
-
 _DETECTORS: dict[tuple[str, float], object] = {}  # per worker process: (detector, min face size) → detector
 
 
-def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, dict]:
-    """(frames (T, S, S, 3) uint8, extra metadata) for one video; DecodeError when unusable."""
+def prepare_video(record: VideoRecord, opt: PreprocessConfig, crop: str) -> tuple[np.ndarray, dict]:
+    """(frames (T, S, S, 3) uint8, extra metadata) for one video, cropped as its source says (``crop``:
+    "resize", the paper's 85×64 + centre crop, or "face"); DecodeError when unusable."""
     extra: dict = {}
-    if opt.crop == "resize":  # scaled while decoding (decord does it inside FFmpeg), then centre-cropped
+    if crop == "resize":  # scaled while decoding (decord does it inside FFmpeg), then centre-cropped
         frames = iter_frames(record.path, opt.decoder, opt.max_frames, scale_to=scaled_size(opt.size))
         out = [center_crop(f, opt.size) for f in frames]
     else:
         frames = iter_frames(record.path, opt.decoder, opt.max_frames)
-        key = (opt.detector, opt.min_face)
+        key = (opt.face_detector, opt.face_min_size)
         if key not in _DETECTORS:
-            _DETECTORS[key] = load_detector(opt.detector, opt.min_face)
+            _DETECTORS[key] = load_detector(*key)
         head = []
         for f in frames:  # buffer only the detection frames, then stream the rest
             head.append(f)
@@ -66,7 +55,7 @@ def prepare_video(record: VideoRecord, opt: FrameOptions) -> tuple[np.ndarray, d
                 break
         if not head:
             raise DecodeError("empty: no decodable frames")
-        box, found = face_box(head, _DETECTORS[key], opt.margin)
+        box, found = face_box(head, _DETECTORS[key], opt.face_margin)
         extra = {"crop_box": list(box), "face_found": found}
         out = [crop_resize(f, box, opt.size) for f in head] + [crop_resize(f, box, opt.size) for f in frames]
     return np.stack(out), extra
@@ -86,9 +75,9 @@ def map_track(meta: dict, frames: int, size: int, box=None) -> dict:
 
 
 def _work(args) -> tuple[Optional[np.ndarray], dict, Optional[str]]:
-    record, opt = args
+    record, opt, crop = args
     try:
-        frames, extra = prepare_video(record, opt)
+        frames, extra = prepare_video(record, opt, crop)
         return frames, extra, None
     except DecodeError as e:
         return None, {}, str(e)
@@ -169,15 +158,13 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
                   test_subjects=sorted(test_set), seed=seed, decoder=prep.decoder, crop=source.crop,
                   face_detector=prep.face_detector, face_margin=prep.face_margin, face_min_size=prep.face_min_size,
                   max_frames=prep.max_frames)
-    opt = FrameOptions(prep.size, source.crop, prep.decoder, prep.face_detector, prep.face_margin, prep.max_frames,
-                       prep.face_min_size)
     with staged_dir(out, "preprocess") as tmp, contextlib.ExitStack() as on_exit:
         writers = {s: ShardSetWriter(tmp / s, s, prep.shard_size) for s in ("train", "test")}
         for writer in writers.values():
             on_exit.callback(writer.abort)  # a no-op once closed
         entries: dict[str, list[dict]] = {"train": [], "test": []}
         skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}
-        results = ordered_map(_work, ((r, opt) for r in records), prep.workers, window=max(4, 4 * prep.workers))
+        results = ordered_map(_work, ((r, prep, source.crop) for r in records), prep.workers, window=max(4, 4 * prep.workers))
         for i, (record, (frames, extra, error)) in enumerate(zip(records, results)):
             split = "test" if record.subject in test_set else "train"
             if error is not None:

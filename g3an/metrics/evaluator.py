@@ -219,3 +219,31 @@ def load_evaluator(path: Path) -> tuple[Evaluator, dict]:
     model.load_state_dict(blob["state"])
     return model.eval(), blob
 
+
+def judge_warning(info: dict, n_classes: int) -> Optional[str]:
+    """A warning when the judge's motion accuracy is nearer chance than perfect: its scores cannot
+    rank generators (a 10-step judge reads degenerate clips as perfectly disentangled)."""
+    acc = (info.get("test_accuracy") or {}).get("motion")
+    chance = 1 / max(1, n_classes)
+    if acc is None or n_classes < 2 or readable(acc, chance):
+        return None
+    return (f"the judge's motion accuracy is {acc:.2f} (chance {chance:.2f}): these scores cannot rank generators; "
+            "raise eval.evaluator_steps and re-run `dvc repro train-evaluator`")
+
+
+def readable_heads(blob: dict) -> list[tuple[str, int]]:
+    """The appearance heads the evaluator reads reliably on the test split: accuracy at least halfway
+    from chance to 1. A head at chance would only add noise to the disentanglement scores (on the
+    synthetic set at 64 px, shape is such a head); the metrics record which heads were used."""
+    acc = blob["info"].get("test_accuracy") or {}
+    heads = [(k, len(v)) for k, v in blob["heads"]]
+    kept = [(k, n) for k, n in heads if acc.get(k) is None or readable(acc[k], 1 / n)]
+    return kept or heads
+
+
+def readable_where(blob: dict) -> bool:
+    """Whether the judge has a where head that reads the object's cell, first and last frame, at least
+    halfway from chance to 1 on the test split (else the path scores would be noise)."""
+    grid = blob["config"].get("track_grid", 0)
+    acc = blob["info"].get("test_accuracy") or {}
+    return bool(grid) and all(readable(acc.get(k), 1 / grid ** 2) for k in WHERE_HEADS)

@@ -6,7 +6,7 @@ import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal, Optional
+from typing import Callable, ClassVar, Literal, Optional
 
 from g3an.config import DownloadConfig, PreprocessConfig
 from g3an.errors import UserError
@@ -52,6 +52,17 @@ class Source:
 
     def __init__(self, options: dict | None = None):
         self.options = options or {}
+
+    def render(self, dest: Path, dl: DownloadConfig, seed: int,
+               progress: Optional[Callable[[str, int, Optional[int]], None]] = None) -> Optional[int]:
+        """Render the data set into ``dest`` here, with no network; returns the number of videos, or None
+        for a data set that is recorded, not rendered."""
+        return None
+
+    def archives(self, dl: DownloadConfig) -> dict[str, str]:
+        """Archive name → URL for a data set anyone may download (``download`` fetches, verifies and
+        extracts them); empty for one that only comes from files the user gives (``--source``)."""
+        return {}
 
     def scan(self, root: Path) -> tuple[list[VideoRecord], list[Skipped]]:
         """Every usable video under ``root`` (sorted by id) and every file passed over, with why."""

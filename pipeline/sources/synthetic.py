@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from g3an.config import SYNTHETIC_ACTIONS, SyntheticConfig
+from g3an.config import SYNTHETIC_ACTIONS, DownloadConfig, SyntheticConfig
 from g3an.errors import UserError
 from pipeline.sources.weizmann import WeizmannSource
 
@@ -167,6 +167,14 @@ class SyntheticSource(WeizmannSource):
         super().__init__(options)
         actions = tuple(self.options.get("actions", SYNTHETIC_ACTIONS))
         self.classes = actions  # an instance attribute: the run's own action list
+
+    def render(self, dest: Path, dl: DownloadConfig, seed: int,
+               progress: Optional[Callable[[str, int, Optional[int]], None]] = None) -> Optional[int]:
+        """Rendered here, as ``download.synthetic`` says."""
+        return render_dataset(dest, dl.synthetic, seed, (lambda d, t: progress("render", d, t)) if progress else None)
+
+    def archives(self, dl: DownloadConfig) -> dict[str, str]:
+        return {}  # rendered, never downloaded (Weizmann's layout, not its archives)
 
     def sidecar(self, path: Path) -> dict:
         """Ground truth for each sample's metadata: the appearance factors, and the object's centre

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from g3an.config import DownloadConfig
 from pipeline.sources.base import Skipped, Source, VideoRecord, safe_key
 
 ACTIONS = ("walk", "run", "jump", "side", "bend", "wave1", "wave2", "pjump", "jack", "skip")
@@ -38,6 +39,11 @@ class WeizmannSource(Source):
     crop = "resize"
     fps = 25.0
     extensions = (".avi",)
+
+    def archives(self, dl: DownloadConfig) -> dict[str, str]:
+        """One zip per action under ``download.weizmann_url``."""
+        base = dl.weizmann_url.rstrip("/")
+        return {f"{a}.zip": f"{base}/{a}.zip" for a in ACTIONS}
 
     def scan(self, root: Path):
         records, skipped = [], []

@@ -203,7 +203,7 @@ def test_a_judge_from_an_older_version_is_refused_with_the_fix(judged, tmp_path)
 def test_flat_videos_and_a_weak_judge_are_called_out():
     """A flat grey generator and a near-chance judge would read as perfect on the "kept" scores:
     both are named, with the fix."""
-    from g3an.metrics.evaluate import judge_warning
+    from g3an.metrics.evaluator import judge_warning
     from g3an.sampling import flat_output
 
     grey = torch.zeros(8, 3, 16, 32, 32)  # (B, C, T, H, W)

@@ -6,7 +6,7 @@ import webdataset as wds
 
 from g3an.errors import UserError
 from g3an.config import PreprocessConfig
-from pipeline.preprocess import FrameOptions, build_shards, prepare_video, split_subjects
+from pipeline.preprocess import build_shards, prepare_video, split_subjects
 from pipeline.sources import get_source
 from tests.helpers import face_frames, make_mug, make_uva_nemo, make_weizmann, moving_frames, truncate, write_video
 
@@ -44,7 +44,7 @@ def test_weizmann_to_shards_round_trip_with_skips(weizmann, tmp_path):
     assert s["frames.npy"].shape == (8, 32, 32, 3) and s["frames.npy"].dtype == np.uint8
     assert "." not in s["__key__"] and s["json"]["label_index"] == get_source("weizmann").classes.index(s["json"]["label"])
     expected, _ = prepare_video(next(r for r in get_source("weizmann").scan(weizmann)[0] if r.id == s["__key__"]),
-                                FrameOptions(size=32))
+                                PreprocessConfig(size=32), "resize")
     np.testing.assert_array_equal(s["frames.npy"], expected)
     on_disk = json.loads((out / "train" / "manifest.json").read_text())
     assert on_disk["videos"] == 8 and on_disk["classes"][0] == "walk"

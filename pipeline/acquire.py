@@ -3,7 +3,7 @@
 - without ``--source``, as the source says: rendered here with no network (``Source.render``: synthetic),
   or downloaded (``Source.archives``: weizmann, one zip per action over HTTP(S), resumed, verified and
   cached in ``<data_dir>/downloads/weizmann`` with its lock file, then extracted safely);
-- mug, uva_nemo (licensed), and any data set from local files: from ``--source PATH`` (repeatable), an
+- mug, uva_nemo (licensed), and weizmann from local files: from ``--source PATH`` (repeatable), an
   archive (extracted safely) or a folder (hard-linked where possible, else copied — the user's files
   are never moved or changed; archives inside it are extracted). A licensed set imported earlier
   is kept by later runs that give no source.
@@ -87,9 +87,11 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
         if sources:
             log.info("%s: importing again from the source given earlier: %s", dataset, ", ".join(sources))
     with staged_dir(out, "download") as tmp:
-        rendered = None if sources else source.render(tmp, dl, seed, progress)
+        rendered = source.render(tmp, dl, seed, progress)  # a rendered set ignores any source given
         urls = {} if sources or rendered is not None else source.archives(dl)
         if rendered is not None:
+            if sources:
+                log.warning("%s: rendered here; ignoring the source given (%s)", dataset, ", ".join(sources))
             summary.update(videos=rendered, rendered=True, seed=seed)
         elif urls:
             cache = Path(downloads) / dataset

@@ -122,3 +122,18 @@ def test_a_licensed_import_removed_by_dvc_is_imported_again_from_the_recorded_so
     shutil.rmtree(raw)
     r = cli("download", "mug", *_params(tmp_path), cwd=tmp_path)  # a broken record is no record
     assert r.returncode == 2 and "no --source given" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_synthetic_renders_even_with_a_source_left_in_the_params(tmp_path):
+    """`download.source` set for a licensed run stays in params.yaml; switching back to the synthetic set
+    must render it, not import that archive into raw/synthetic."""
+    make_mug(tmp_path / "MUG")
+    archive = zip_folder(tmp_path / "MUG" / "subjects3", tmp_path / "mug.zip")
+    r = cli("download", "synthetic", *_params(tmp_path, **{"download.source": str(archive),
+                                                           "download.synthetic.subjects": 3,
+                                                           "download.synthetic.frames": 24}), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    raw = tmp_path / "data" / "raw" / "synthetic"
+    summary = json.loads((raw / "summary.json").read_text())
+    assert summary["rendered"] is True and "sources" not in summary and summary["videos"] > 0
+    assert not (raw / "subjects3").exists() and "ignoring the source given" in r.stderr

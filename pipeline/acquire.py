@@ -88,12 +88,11 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
             log.info("%s: importing again from the source given earlier: %s", dataset, ", ".join(sources))
     with staged_dir(out, "download") as tmp:
         rendered = source.render(tmp, dl, seed, progress)  # a rendered set ignores any source given
-        urls = {} if sources or rendered is not None else source.archives(dl)
         if rendered is not None:
             if sources:
                 log.warning("%s: rendered here; ignoring the source given (%s)", dataset, ", ".join(sources))
             summary.update(videos=rendered, rendered=True, seed=seed)
-        elif urls:
+        elif not sources and (urls := source.archives(dl)):
             cache = Path(downloads) / dataset
             fetched = fetch_all(urls, cache, retries=dl.retries, timeout=dl.timeout_s,
                                 progress_factory=(lambda name: (lambda d, t: progress(name, d, t))) if progress else None)

@@ -97,10 +97,10 @@ def _shards_fingerprint(shards: Path) -> str:
 
 
 def real_statistics(cfg: Config, protocol: dict, evaluator: torch.nn.Module, labelled: bool, shards: Path,
-                    cache_dir: Path, evaluator_digest: str) -> tuple[dict, bool]:
+                    cache_dir: Path) -> tuple[dict, bool]:
     """Statistics of the real train and test clips (``labelled``: with the judge's class accuracy), from
-    the cache when present; and whether they came from it."""
-    key = json.dumps({"shards": _shards_fingerprint(shards), "extractor": evaluator_digest, "protocol": protocol,
+    the cache when present; and whether they came from it. ``protocol["extractor"]`` names the judge's weights."""
+    key = json.dumps({"shards": _shards_fingerprint(shards), "extractor": protocol["extractor"], "protocol": protocol,
                       "n_real": cfg.eval.n_real, "seed": cfg.eval.seed, "stats": STATS_VERSION}, sort_keys=True)
     path = Path(cache_dir) / f"real-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
     if path.exists():

@@ -206,8 +206,7 @@ def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Pa
                   real={}, g=g, evaluator=evaluator, latent_length=tz,
                   extra={"dataset": export["config"]["base"]["dataset"], "where_readable": readable_where(blob)})
     say("real statistics")
-    ctx.real, hit = real_statistics(cfg, protocol, evaluator, bool(ctx.n_classes), shards, cache_dir,
-                                    protocol["extractor"])
+    ctx.real, hit = real_statistics(cfg, protocol, evaluator, bool(ctx.n_classes), shards, cache_dir)
     log.info("real-data statistics: %s", "cache hit" if hit else "computed and cached")
     say("generating")
     gen = torch.Generator().manual_seed(cfg.eval.seed)

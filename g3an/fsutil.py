@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from g3an.errors import UserError
 
@@ -88,15 +88,33 @@ def _remove_stale(target: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def check_replaceable(target: str | Path) -> None:
-    """A UserError unless ``target`` is absent, an empty folder, or a folder g3an wrote."""
+def marker_stage(folder: str | Path) -> Optional[str]:
+    """The stage named in ``folder``'s marker (``staged_dir`` writes it last); None without a marker."""
+    try:
+        text = (Path(folder) / MARKER).read_text(errors="replace")
+    except OSError:
+        return None
+    return text.partition("stage:")[2].strip()
+
+
+def check_replaceable(target: str | Path, stage: Optional[str] = None) -> None:
+    """A UserError unless ``target`` is absent, an empty folder, or a folder g3an wrote — with ``stage``,
+    a folder that stage wrote (another stage's output is never replaced: a mixed-up --out)."""
     target = Path(target)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise UserError(f"{target}: exists and is not a folder; g3an replaces whole output folders only — "
                         "give --out a folder path of its own")
-    if target.is_dir() and not (target / MARKER).is_file() and any(target.iterdir()):
-        raise UserError(f"{target}: not empty and not written by g3an (no {MARKER} marker); nothing was touched "
-                        "— give --out a new or empty folder, or move its contents away yourself")
+    if not target.is_dir():
+        return
+    if not (target / MARKER).is_file():
+        if any(target.iterdir()):
+            raise UserError(f"{target}: not empty and not written by g3an (no {MARKER} marker); nothing was "
+                            "touched — give --out a new or empty folder, or move its contents away yourself")
+        return
+    wrote = marker_stage(target)
+    if stage is not None and wrote != stage:
+        raise UserError(f"{target}: the output of g3an's {wrote or 'unknown'} stage, not of {stage}; nothing was "
+                        f"touched — give --out a folder of its own (check that --out and the input paths are not mixed up)")
 
 
 @contextlib.contextmanager
@@ -106,7 +124,7 @@ def staged_dir(target: str | Path, stage: str) -> Iterator[Path]:
     new one is in place; if it fails, the temp folder is removed and ``target`` is untouched. A
     ``target`` g3an did not write is refused before anything happens (``check_replaceable``)."""
     target = Path(target).absolute()
-    check_replaceable(target)
+    check_replaceable(target, stage)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -22,7 +22,7 @@ from typing import Callable, Optional, Sequence
 from g3an.config import DownloadConfig
 from g3an.errors import UserError
 from g3an.fsutil import MARKER, staged_dir, write_json_atomic
-from pipeline.download import LOCK_NAME, fetch_all, safe_extract
+from pipeline.download import LOCK_NAME, DamagedArchive, fetch_all, read_lock, safe_extract, write_lock
 from pipeline.sources import Source
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,18 @@ def _import(sources: Sequence[Path], tmp: Path) -> int:
                     shutil.copy2(path, tmp / rel)
                 n += 1
     return n
+
+
+def _set_aside_download(cache: Path, name: str) -> Path:
+    """A fetched archive that does not extract (an error page served as the file, a truncated copy the
+    server reported complete): moved aside as ``<name>.bad`` and dropped from the lock, so the next
+    run fetches it again instead of trusting its recorded hash. Returns where it went."""
+    bad = cache / f"{name}.bad"
+    os.replace(cache / name, bad)
+    lock = read_lock(cache)
+    if lock.pop(name, None) is not None:
+        write_lock(cache, lock)
+    return bad
 
 
 def _read_record(path: Path, dataset: str) -> Optional[dict]:
@@ -97,7 +109,12 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
             fetched = fetch_all(urls, cache, retries=dl.retries, timeout=dl.timeout_s,
                                 progress_factory=(lambda name: (lambda d, t: progress(name, d, t))) if progress else None)
             for f in fetched:
-                safe_extract(cache / f.file, tmp)
+                try:
+                    safe_extract(cache / f.file, tmp)
+                except DamagedArchive as e:
+                    bad = _set_aside_download(cache, f.file)
+                    raise UserError(f"{e.archive}: {e.reason} (as downloaded from {f.url}); it was moved aside to "
+                                    f"{bad} and the next run downloads it again") from None
             shutil.copy2(cache / LOCK_NAME, tmp / LOCK_NAME)
             summary.update(files=[f.__dict__ for f in fetched])
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import lzma
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
@@ -156,48 +158,70 @@ def _check_member(name: str, archive: Path) -> PurePosixPath:
     return p
 
 
+class DamagedArchive(UserError):
+    """An archive that cannot be read to its end (truncated, bad checksum, not what its name says)."""
+
+    def __init__(self, archive: Path, reason: str):
+        self.archive, self.reason = archive, reason
+        super().__init__(f"{archive}: {reason}; nothing was extracted — replace it with a complete copy")
+
+
+def _merge(src: Path, dest: Path) -> None:
+    """Move the tree ``src`` into ``dest`` file by file; a file already at ``dest`` is unlinked first,
+    never written through — it may be a hard link to a file the user imported with --source."""
+    if src.is_dir() and not src.is_symlink() and dest.is_dir() and not dest.is_symlink():
+        for child in sorted(src.iterdir()):
+            _merge(child, dest / child.name)
+        return
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)  # unlinks (never writes through) whatever the folder holds
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
+    os.replace(src, dest)
+
+
 def safe_extract(archive: Path, target: Path) -> list[str]:
     """Extract a zip or tar(.gz/.bz2/.xz) into ``target``; refuse absolute paths, ``..``, links and
-    devices (naming the member) before anything is written. Returns the extracted file names."""
+    devices (naming the member) before anything is written. Files already in ``target`` are replaced,
+    never written through (they may be hard links to a user's files). Returns the extracted file names.
+    A truncated or corrupt archive raises ``DamagedArchive`` and leaves ``target`` untouched."""
     archive, target = Path(archive), Path(target)
     tmp = target.parent / f".{target.name}.extract-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     names: list[str] = []
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as z:
-                for info in z.infolist():
-                    _check_member(info.filename, archive)
-                    mode = info.external_attr >> 16
-                    if stat.S_ISLNK(mode):
-                        raise UserError(f"{archive}: refusing member {info.filename!r}: it is a symbolic link")
-                for info in z.infolist():
-                    z.extract(info, tmp)
-                    if not info.is_dir():
-                        names.append(info.filename)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as t:
-                members = t.getmembers()
-                for m in members:
-                    _check_member(m.name, archive)
-                    if m.issym() or m.islnk():
-                        raise UserError(f"{archive}: refusing member {m.name!r}: it is a link")
-                    if not (m.isfile() or m.isdir()):
-                        raise UserError(f"{archive}: refusing member {m.name!r}: not a regular file or folder")
-                t.extractall(tmp, members=members, filter="data")
-                names = [m.name for m in members if m.isfile()]
-        else:
-            raise UserError(f"{archive}: not a zip or tar archive")
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as z:
+                    for info in z.infolist():
+                        _check_member(info.filename, archive)
+                        mode = info.external_attr >> 16
+                        if stat.S_ISLNK(mode):
+                            raise UserError(f"{archive}: refusing member {info.filename!r}: it is a symbolic link")
+                    for info in z.infolist():
+                        z.extract(info, tmp)
+                        if not info.is_dir():
+                            names.append(info.filename)
+            elif tarfile.is_tarfile(archive):
+                with tarfile.open(archive) as t:
+                    members = t.getmembers()
+                    for m in members:
+                        _check_member(m.name, archive)
+                        if m.issym() or m.islnk():
+                            raise UserError(f"{archive}: refusing member {m.name!r}: it is a link")
+                        if not (m.isfile() or m.isdir()):
+                            raise UserError(f"{archive}: refusing member {m.name!r}: not a regular file or folder")
+                    t.extractall(tmp, members=members, filter="data")
+                    names = [m.name for m in members if m.isfile()]
+            else:
+                raise DamagedArchive(archive, "not a zip or tar archive")
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as e:
+            if isinstance(e, OSError) and e.errno is not None:  # a real I/O error (disk full, permissions)
+                raise
+            raise DamagedArchive(archive, f"damaged or incomplete archive ({type(e).__name__}: {e})") from None
         target.mkdir(parents=True, exist_ok=True)
-        for child in sorted(tmp.iterdir()):
-            dest = target / child.name
-            if dest.exists():
-                if dest.is_dir() and child.is_dir():
-                    shutil.copytree(child, dest, dirs_exist_ok=True)
-                    continue
-                dest.unlink()
-            os.replace(child, dest)
+        _merge(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return sorted(names)

@@ -27,7 +27,7 @@ from pipeline.crop import center_crop, crop_resize, face_box, load_detector, poi
 from pipeline.manifest import build_manifest
 from pipeline.shards import ShardSetWriter
 from pipeline.sources.base import Skipped, Source, VideoRecord
-from pipeline.video_io import DecodeError, iter_frames
+from pipeline.video_io import DecodeError, check_decoder, iter_frames
 
 log = logging.getLogger(__name__)
 DETECT_FRAMES = 5  # the face box comes from the first frames
@@ -150,6 +150,7 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
     raw_root = Path(raw_root)
     if not raw_root.exists():
         raise UserError(f"{raw_root}: raw data not found; run `g3an-cli download {source.name}` first")
+    check_decoder(prep.decoder)
     records, skipped = source.scan(raw_root)
     if not records:
         source.check_layout(raw_root)  # raises with what is missing

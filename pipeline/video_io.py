@@ -16,6 +16,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from g3an.errors import UserError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LARGE = 1280 * 720
 
@@ -54,7 +56,18 @@ def probe(path: str | Path) -> tuple[int, int, int, float]:
         cap.release()
 
 
+def check_decoder(requested: str) -> None:
+    """A UserError before any work when the decoder asked for cannot be imported."""
+    if requested == "decord":
+        try:
+            import decord  # noqa: F401
+        except ImportError:
+            raise UserError("preprocess.decoder = 'decord' but decord is not installed (it has wheels for x86-64 "
+                            "only); set preprocess.decoder=opencv or auto, or pip install decord") from None
+
+
 def choose_decoder(requested: str, width: int, height: int) -> str:
+    check_decoder(requested)
     if requested in ("opencv", "decord"):
         return requested
     if width * height >= LARGE:

@@ -103,18 +103,22 @@ def make_mug(root: Path, subjects: Sequence[str] = ("001", "002", "003"), expres
     return base
 
 
-UVA_DETAILS_HEADER = "UvA-NEMO Smile Database\nFile details\n\nFilename\tSubject\tAge\tGender\tType\n"
+UVA_DETAILS_HEADER = "UvA-NEMO Smile Database\nFile details\n\nFilename\tSubject Code\tGender\tAge\tAuthenticity\n"
 
 
 def make_uva_nemo(root: Path, subjects: Sequence[str] = ("001", "002", "003"), frames: int = 8,
-                  size: tuple[int, int] = (64, 36), details: bool = True) -> list[Path]:
-    """Real-layout UvA-NEMO: <NNN>_{deliberate,spontaneous}_smile_<K>.mp4 (+ the details file)."""
+                  size: tuple[int, int] = (64, 36), details: bool = True,
+                  codes: Sequence[str] | None = None) -> list[Path]:
+    """Real-layout UvA-NEMO: <NNN>_{deliberate,spontaneous}_smile_<K>.mp4 (+ the details file: file
+    name, subject code, gender, age, label). ``codes``: each file number's subject code in the
+    details (default: the number itself)."""
     paths, rows = [], []
     for i, s in enumerate(subjects):
+        code = codes[i] if codes else s
         for kind in ("deliberate", "spontaneous"):
             name = f"{s}_{kind}_smile_{i + 1}"
             paths.append(write_video(root / f"{name}.mp4", moving_frames(frames, *size, seed=i), fps=50))
-            rows.append(f"{name}\t{s}\t{20 + i}\t{'F' if i % 2 else 'M'}\t{'posed' if kind == 'deliberate' else 'spontaneous'}")
+            rows.append(f"{name}\t{code}\t{'F' if i % 2 else 'M'}\t{20 + i}\t{kind}")
     if details:
         (root / "UvA-NEMO_Smile_Database_File_Details.txt").write_text(UVA_DETAILS_HEADER + "\n".join(rows) + "\n")
     return paths

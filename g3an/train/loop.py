@@ -80,17 +80,46 @@ def _set_aside(out: Path, live: Path, old_hash: str) -> Path:
     return dest
 
 
+def _log_rows(logf: Path) -> list[tuple[str, dict]]:
+    """log.jsonl's rows as (line, row); a row cut short (a kill or a full disk mid-write) is dropped
+    with a warning, so a damaged log never stops a resume."""
+    rows, bad = [], 0
+    for ln in logf.read_text(errors="replace").splitlines() if logf.is_file() else []:
+        try:
+            row = json.loads(ln)
+            if isinstance(row, dict) and isinstance(row.get("step"), int):
+                rows.append((ln, row))
+                continue
+        except ValueError:
+            pass
+        bad += bool(ln.strip())
+    if bad:
+        log.warning("%s: %d damaged row(s) skipped (a write cut short)", logf, bad)
+    return rows
+
+
+def _step_of(line: str, col: int, width: int) -> int:
+    """The step of a dvclive TSV row; -1 for a row cut short (fewer cells or no number)."""
+    cells = line.split("\t")
+    try:
+        return int(cells[col]) if len(cells) == width else -1
+    except ValueError:
+        return -1
+
+
 def _truncate_logs(out: Path, live: Path, step: int) -> None:
-    """After a resume, drop log rows written past the checkpoint (a hard kill can leave some)."""
+    """After a resume, drop log rows written past the checkpoint (a hard kill can leave some), and
+    rows a kill cut short."""
     logf = out / "log.jsonl"
     if logf.exists():
-        rows = [ln for ln in logf.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        rows = [ln for ln, row in _log_rows(logf) if row["step"] <= step]
         write_bytes_atomic(logf, "".join(r + "\n" for r in rows).encode())
     for tsv in (live / "plots" / "metrics").rglob("*.tsv"):
-        lines = tsv.read_text().splitlines()
-        if lines:
-            col = lines[0].split("\t").index("step")
-            kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) <= step]
+        lines = tsv.read_text(errors="replace").splitlines()
+        header = lines[0].split("\t") if lines else []
+        if "step" in header:
+            col = header.index("step")
+            kept = [lines[0]] + [ln for ln in lines[1:] if 0 <= _step_of(ln, col, len(header)) <= step]
             write_bytes_atomic(tsv, ("\n".join(kept) + "\n").encode())
 
 
@@ -268,7 +297,7 @@ class _Ticker:
     def _restore(self, logfile: Path) -> None:
         """Re-create the sample grid and the summary of a finished run from its weights and log.jsonl."""
         self.live.step = self.run.step
-        rows = [json.loads(r) for r in logfile.read_text().splitlines() if r.strip()] if logfile.is_file() else []
+        rows = [row for _, row in _log_rows(logfile)]
         for k, v in (rows[-1].items() if rows else ()):
             if k != "step":
                 self.live.log_metric(f"train/{k}", v, plot=False)  # the summary only: the TSV history stays

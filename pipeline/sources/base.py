@@ -14,6 +14,16 @@ from g3an.errors import UserError
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 
+def visible_files(root: Path, pattern: str = "*", dirs: bool = False) -> list[Path]:
+    """``root.rglob(pattern)``, sorted, files (or with ``dirs`` folders) only, without what archivers and
+    file managers add beside a data set: anything under ``__MACOSX/`` (macOS zips) or a dot-named
+    folder, and dot files such as AppleDouble ``._<name>`` copies (never videos or frames)."""
+    root = Path(root)
+    found = (p for p in root.rglob(pattern) if (p.is_dir() if dirs else p.is_file()))
+    return sorted(p for p in found
+                  if not any(part == "__MACOSX" or part.startswith(".") for part in p.relative_to(root).parts))
+
+
 def safe_key(text: str) -> str:
     """A WebDataset sample key: no dots (the key ends at the first dot), no path separators."""
     return _KEY_BAD.sub("-", text)

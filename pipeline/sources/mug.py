@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.sources.base import Skipped, Source, VideoRecord, safe_key
+from pipeline.sources.base import Skipped, Source, VideoRecord, safe_key, visible_files
 
 EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 _TAKE = re.compile(r"^take(\d+)(end)?$", re.IGNORECASE)
@@ -31,7 +31,7 @@ def find_subjects_root(root: Path) -> Path | None:
     root = Path(root)
     if root.name == "subjects3" and root.is_dir():
         return root
-    hits = sorted(p for p in root.rglob("subjects3") if p.is_dir())
+    hits = visible_files(root, "subjects3", dirs=True)  # not a macOS zip's __MACOSX/subjects3
     return hits[0] if hits else None
 
 
@@ -53,7 +53,7 @@ class MugSource(Source):
         if base is None:
             return [], [Skipped(str(root), "no subjects3/ folder")]
         records, skipped = [], []
-        for take in sorted(p for p in base.rglob("*") if p.is_dir() and _TAKE.match(p.name)):
+        for take in (p for p in visible_files(base, dirs=True) if _TAKE.match(p.name)):
             parts = take.relative_to(base).parts  # (NNN, [session<k>,] expression, take<NNN>[end])
             if len(parts) not in (3, 4) or (len(parts) == 4 and not parts[1].lower().startswith("session")):
                 skipped.append(Skipped(str(take), "not at subjects3/<NNN>/[session<k>/]<expression>/take<NNN>"))

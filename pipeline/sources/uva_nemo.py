@@ -2,8 +2,10 @@
 
 Layout: ``<NNN>_{deliberate,spontaneous}_smile_<K>.mp4`` (1920×1080, 50 fps) anywhere below the
 root, plus ``UvA-NEMO_Smile_Database_File_Details.txt`` (tab-separated, a few header lines, one
-row per file with subject details and the spontaneous/posed label). ``<NNN>`` is the subject, so
-the split is subject-disjoint. The paper trains it unconditionally; the deliberate/spontaneous
+row per file: the file name, the subject code, the subject's details and the spontaneous/posed
+label). The subject is the details row's subject code — several files can share one — and, for a
+file without a row (or without the details file), the file name's ``<NNN>``; the split is
+subject-disjoint on it. The paper trains it unconditionally; the deliberate/spontaneous
 label is kept as the record's label (and the details row as metadata), and training ignores it
 unless ``train.conditional: yes``.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.sources.base import Skipped, Source, VideoRecord, safe_key
+from pipeline.sources.base import Skipped, Source, VideoRecord, safe_key, visible_files
 
 DETAILS = "UvA-NEMO_Smile_Database_File_Details.txt"
 _NAME = re.compile(r"^(\d+)_(deliberate|spontaneous)_smile_(\d+)$", re.IGNORECASE)
@@ -41,6 +43,18 @@ def read_details(path: Path) -> dict[str, dict]:
     return rows
 
 
+def subject_code(row: dict) -> str:
+    """The subject code of a details row: the column whose header names the subject; without a header
+    line, the column after the file name (the file's order: file name, subject code, the subject's
+    details, the label). '' when neither is there."""
+    named = [v for k, v in row.items() if "subject" in k.lower() and v]
+    if named:
+        return named[0]
+    if row.get("col1") and _NAME_IN_CELL.search(row.get("col0", "")):
+        return row["col1"]
+    return ""
+
+
 class UvaNemoSource(Source):
     name = "uva_nemo"
     classes = ("deliberate", "spontaneous")
@@ -53,17 +67,19 @@ class UvaNemoSource(Source):
 
     def scan(self, root: Path):
         root = Path(root)
-        details_files = sorted(root.rglob(DETAILS))
+        details_files = visible_files(root, DETAILS)
         details = read_details(details_files[0]) if details_files else {}
         records, skipped = [], []
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".mp4"):
+        for path in (p for p in visible_files(root) if p.suffix.lower() == ".mp4"):
             m = _NAME.match(path.stem)
             if not m:
                 skipped.append(Skipped(str(path), "name is not <NNN>_{deliberate,spontaneous}_smile_<K>.mp4"))
                 continue
-            subject, kind, take = m.group(1), m.group(2).lower(), m.group(3)
-            meta = {"details": details.get(path.stem.lower(), {})} if details else {}
-            records.append(VideoRecord(id=safe_key(f"uva_nemo-{subject}-{kind}-{take}"), subject=subject,
+            number, kind, take = m.group(1), m.group(2).lower(), m.group(3)
+            row = details.get(path.stem.lower(), {})
+            subject = subject_code(row) or number
+            meta = {"details": row} if details else {}
+            records.append(VideoRecord(id=safe_key(f"uva_nemo-{number}-{kind}-{take}"), subject=subject,
                                        label=kind, path=str(path), fps=self.fps, meta=meta))
         return sorted(records, key=lambda r: r.id), skipped
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from g3an.config import DownloadConfig
-from pipeline.sources.base import Skipped, Source, VideoRecord, safe_key
+from pipeline.sources.base import Skipped, Source, VideoRecord, safe_key, visible_files
 
 ACTIONS = ("walk", "run", "jump", "side", "bend", "wave1", "wave2", "pjump", "jack", "skip")
 ACTORS = ("daria", "denis", "eli", "ido", "ira", "lena", "lyova", "moshe", "shahar")
@@ -47,7 +47,7 @@ class WeizmannSource(Source):
 
     def scan(self, root: Path):
         records, skipped = [], []
-        for path in sorted(p for p in Path(root).rglob("*") if p.is_file() and p.suffix.lower() in self.extensions):
+        for path in (p for p in visible_files(root) if p.suffix.lower() in self.extensions):
             parsed = parse_name(path.stem, self.classes)
             if parsed is None:
                 skipped.append(Skipped(str(path), f"name is not <actor>_<action>{path.suffix} with a known action"))

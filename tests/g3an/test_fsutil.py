@@ -91,3 +91,17 @@ def test_a_second_process_is_refused_while_the_first_holds_the_output(tmp_path):
         holder.wait()
     with output_lock(tmp_path / "out"):  # the kernel released it when the holder died
         pass
+
+
+def test_another_stages_output_is_never_replaced(tmp_path):
+    """A mixed-up --out (the raw data given as preprocess's output, shards as render's) is refused."""
+    with staged_dir(tmp_path / "raw", "download") as tmp:
+        (tmp / "video.avi").write_text("data")
+    with pytest.raises(UserError, match="the output of g3an's download stage, not of preprocess; nothing was touched"):
+        with staged_dir(tmp_path / "raw", "preprocess") as tmp:
+            (tmp / "x").write_text("new")
+    assert (tmp_path / "raw" / "video.avi").read_text() == "data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # no temp folders left
+    with staged_dir(tmp_path / "raw", "download") as tmp:  # its own stage replaces it as before
+        (tmp / "video.avi").write_text("again")
+    assert (tmp_path / "raw" / "video.avi").read_text() == "again"

@@ -1,10 +1,11 @@
 import hashlib
 import json
+import os
 
 import pytest
 
 from g3an.errors import UserError
-from pipeline.download import LOCK_NAME, fetch, fetch_all, safe_extract
+from pipeline.download import LOCK_NAME, DamagedArchive, fetch, fetch_all, safe_extract
 from tests.helpers import http_server, make_tar, make_zip
 
 PAYLOAD = bytes(range(256)) * 2000  # 512 kB
@@ -102,3 +103,48 @@ def test_extraction_of_a_good_archive(tmp_path):
     archive = make_zip(tmp_path / "a.zip", {"walk/daria_walk.avi": b"1", "walk/eli_walk.avi": b"2"})
     assert safe_extract(archive, tmp_path / "out") == ["walk/daria_walk.avi", "walk/eli_walk.avi"]
     assert (tmp_path / "out" / "walk" / "eli_walk.avi").read_bytes() == b"2"
+
+
+def test_extraction_over_hard_linked_files_never_writes_into_them(tmp_path):
+    """A folder import hard-links the user's files into the staging folder; an archive extracted over
+    them afterwards must replace the links, never write through them into the user's copy."""
+    user = tmp_path / "user" / "walk" / "daria_walk.avi"
+    user.parent.mkdir(parents=True)
+    user.write_bytes(b"ORIGINAL")
+    out = tmp_path / "out"
+    (out / "walk").mkdir(parents=True)
+    os.link(user, out / "walk" / "daria_walk.avi")
+    archive = make_zip(tmp_path / "a.zip", {"walk/daria_walk.avi": b"FROM-ARCHIVE", "walk/eli_walk.avi": b"2"})
+    safe_extract(archive, out)
+    assert user.read_bytes() == b"ORIGINAL"
+    assert (out / "walk" / "daria_walk.avi").read_bytes() == b"FROM-ARCHIVE"
+    assert (out / "walk" / "eli_walk.avi").read_bytes() == b"2"
+
+
+def _damaged(kind: str, tmp_path):
+    if kind == "html":  # what a server's error page saved under the archive's name looks like
+        (tmp_path / "walk.zip").write_bytes(b"<html><body>404</body></html>")
+        return tmp_path / "walk.zip"
+    big = {f"walk/v{i}.avi": os.urandom(50_000) for i in range(4)}
+    if kind == "bad-crc":
+        archive = make_zip(tmp_path / "walk.zip", big)
+        data = bytearray(archive.read_bytes())
+        at = data.index(big["walk/v2.avi"][:64])  # corrupt a stored member's bytes
+        data[at:at + 8] = b"\x00" * 8
+        archive.write_bytes(bytes(data))
+        return archive
+    archive = make_tar(tmp_path / "walk.tgz", big)
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])  # cut short
+    return archive
+
+
+@pytest.mark.parametrize("kind", ["html", "bad-crc", "truncated-tgz"])
+def test_a_damaged_archive_is_one_clear_error_and_extracts_nothing(tmp_path, kind):
+    archive = _damaged(kind, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kept.txt").write_bytes(b"x")
+    with pytest.raises(DamagedArchive) as e:
+        safe_extract(archive, out)
+    assert str(archive) in str(e.value) and "complete copy" in str(e.value) and "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted([archive.name, "kept.txt"])

@@ -8,7 +8,7 @@ from pipeline.sources import get_source
 from pipeline.sources.synthetic import render_dataset
 from pipeline.sources.uva_nemo import read_details
 from pipeline.sources.weizmann import parse_name
-from tests.helpers import make_mug, make_uva_nemo, weizmann_names
+from tests.helpers import make_mug, make_uva_nemo, make_weizmann, weizmann_names
 
 
 def test_weizmann_names_parse_to_10_actions_9_actors(tmp_path):
@@ -60,9 +60,41 @@ def test_uva_nemo_names_and_details(tmp_path):
     assert len(records) == 6 and len(skipped) == 1
     r = next(r for r in records if r.id == "uva_nemo-002-spontaneous-2")
     assert r.subject == "002" and r.label == "spontaneous" and r.fps == 50
-    assert r.meta["details"]["Type"] == "spontaneous" and r.meta["details"]["Age"] == "21"
+    assert r.meta["details"]["Authenticity"] == "spontaneous" and r.meta["details"]["Age"] == "21"
     rows = read_details(tmp_path / "UvA-NEMO_Smile_Database_File_Details.txt")
     assert set(rows) == {p.stem for p in tmp_path.glob("*_smile_*.mp4")}
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_uva_nemo_subjects_come_from_the_details_subject_code(tmp_path, header):
+    """Several file numbers can belong to one subject: the split must keep them on one side."""
+    make_uva_nemo(tmp_path, subjects=("001", "002", "003"), codes=("101", "101", "102"))
+    details = tmp_path / "UvA-NEMO_Smile_Database_File_Details.txt"
+    if not header:  # no column names: the file's column order (file name, subject code, ...)
+        details.write_text("\n".join(ln for ln in details.read_text().splitlines() if "smile" in ln) + "\n")
+    records, _ = get_source("uva_nemo").scan(tmp_path)
+    assert {r.id: r.subject for r in records} == {
+        "uva_nemo-001-deliberate-1": "101", "uva_nemo-001-spontaneous-1": "101",
+        "uva_nemo-002-deliberate-2": "101", "uva_nemo-002-spontaneous-2": "101",
+        "uva_nemo-003-deliberate-3": "102", "uva_nemo-003-spontaneous-3": "102"}
+    details.unlink()  # without the details file: the file number
+    assert {r.subject for r in get_source("uva_nemo").scan(tmp_path)[0]} == {"001", "002", "003"}
+
+
+@pytest.mark.parametrize("dataset", ["mug", "weizmann", "uva_nemo"])
+def test_macos_archive_extras_are_not_data(tmp_path, dataset):
+    """A zip made on macOS carries __MACOSX/ (AppleDouble ``._`` copies of every file, sorted first)."""
+    make = {"mug": make_mug, "weizmann": make_weizmann, "uva_nemo": make_uva_nemo}[dataset]
+    make(tmp_path / "set")
+    clean, _ = get_source(dataset).scan(tmp_path / "set")
+    for f in [p for p in (tmp_path / "set").rglob("*") if p.is_file()]:
+        rel = f.relative_to(tmp_path / "set")
+        for extra in (tmp_path / "set" / "__MACOSX" / rel.parent / f"._{f.name}", f.with_name(f"._{f.name}")):
+            extra.parent.mkdir(parents=True, exist_ok=True)
+            extra.write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    records, _ = get_source(dataset).scan(tmp_path / "set")
+    assert [r.id for r in records] == [r.id for r in clean] and records
+    assert not any("__MACOSX" in r.path or "/._" in r.path for r in records)
 
 
 def test_uva_nemo_without_details_is_usable_but_reported(tmp_path):

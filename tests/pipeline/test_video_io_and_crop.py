@@ -1,7 +1,10 @@
+import sys
+
 import cv2
 import numpy as np
 import pytest
 
+from g3an.errors import UserError
 from pipeline.crop import crop_resize, face_box, load_detector, resize_center_crop, square_box
 from pipeline.video_io import DecodeError, choose_decoder, read_video
 from tests.helpers import face_frames, moving_frames, truncate, write_video
@@ -33,6 +36,14 @@ def test_auto_decoder_by_resolution():
     assert choose_decoder("auto", 1920, 1080) == "opencv"
     assert choose_decoder("auto", 180, 144) == "decord"
     assert choose_decoder("opencv", 180, 144) == "opencv"
+
+
+def test_decord_asked_for_but_not_installed_is_a_user_error(monkeypatch):
+    """decord ships x86-64 wheels only: on an ARM machine ``preprocess.decoder=decord`` cannot work."""
+    monkeypatch.setitem(sys.modules, "decord", None)  # what `import decord` meets where it is not installed
+    with pytest.raises(UserError, match="decord is not installed.*preprocess.decoder=opencv or auto"):
+        choose_decoder("decord", 180, 144)
+    assert choose_decoder("auto", 180, 144) == "opencv"
 
 
 @pytest.mark.parametrize("decoder", ["opencv", "decord"])

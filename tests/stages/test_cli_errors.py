@@ -55,3 +55,12 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_output(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     r = cli("config", "show", "--params", str(tmp_path / "nope.yaml"), "--debug", cwd=tmp_path)
     assert r.returncode != 0 and "Traceback" in r.stderr and "params file not found" in r.stderr
+
+
+def test_an_out_naming_another_stages_output_is_one_line_and_touches_nothing(tmp_path):
+    assert _run(tmp_path, "download", "synthetic", "--out", str(tmp_path / "raw")).returncode == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "raw").rglob("*") if p.is_file()}
+    r = _run(tmp_path, "preprocess", "synthetic", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "raw"))
+    _one_line_error(r, str(tmp_path / "raw"), "download stage, not of preprocess", "--out")
+    assert {p: p.read_bytes() for p in (tmp_path / "raw").rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["params.yaml", "raw"]

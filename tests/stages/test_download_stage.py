@@ -137,3 +137,48 @@ def test_synthetic_renders_even_with_a_source_left_in_the_params(tmp_path):
     summary = json.loads((raw / "summary.json").read_text())
     assert summary["rendered"] is True and "sources" not in summary and summary["videos"] > 0
     assert not (raw / "subjects3").exists() and "ignoring the source given" in r.stderr
+
+
+def test_a_damaged_download_is_set_aside_and_fetched_again(tmp_path):
+    """An error page (or a cut-short file) served as an archive is fetched, its hash recorded, and
+    then fails to extract: it must not be trusted by the next run."""
+    site, videos = tmp_path / "site", tmp_path / "videos"
+    make_weizmann(videos, actors=("daria", "lena"), actions=ACTIONS, frames=4)
+    site.mkdir()
+    for action in ACTIONS:
+        zip_folder(videos / action, site / f"{action}.zip")
+    good = (site / "walk.zip").read_bytes()
+    (site / "walk.zip").write_bytes(b"<html><body>Service unavailable</body></html>")
+    with http_server(site) as (url, state):
+        args = _params(tmp_path, **{"download.weizmann_url": url})
+        r = cli("download", "weizmann", *args, cwd=tmp_path)
+        cache = tmp_path / "data" / "downloads" / "weizmann"
+        error = r.stderr.strip().splitlines()[-1]  # after the progress bars: one line
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert error.endswith("walk.zip: not a zip or tar archive (as downloaded from " + url + "/walk.zip); it was "
+                              "moved aside to data/downloads/weizmann/walk.zip.bad and the next run downloads it again")
+        assert (cache / "walk.zip.bad").exists() and not (tmp_path / "data" / "raw" / "weizmann").exists()
+        assert "walk.zip" not in {f["file"] for f in json.loads((cache / "download.lock.json").read_text())["files"]}
+        (site / "walk.zip").write_bytes(good)  # the server is well again
+        again = cli("download", "weizmann", *args, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        fetched = [p for p, _ in state["requests"]]
+    assert fetched.count("/walk.zip") == 2 and fetched.count("/jump.zip") == 1  # only the damaged one again
+    assert len(list((tmp_path / "data" / "raw" / "weizmann").rglob("*.avi"))) == 20
+
+
+def test_an_archive_merged_over_an_imported_folder_leaves_the_users_files_alone(tmp_path):
+    make_mug(tmp_path / "MUG")
+    frame = tmp_path / "MUG" / "subjects3" / "001" / "anger" / "take000" / "img_0000.jpg"
+    before = frame.read_bytes()
+    update = tmp_path / "update"  # an archive holding a newer copy of a file the folder has
+    (update / "subjects3" / "001" / "anger" / "take000").mkdir(parents=True)
+    shutil.copy(tmp_path / "MUG" / "subjects3" / "003" / "anger" / "take000" / "img_0000.jpg",
+                update / "subjects3" / "001" / "anger" / "take000" / "img_0000.jpg")
+    archive = zip_folder(update / "subjects3", tmp_path / "update.zip")
+    r = cli("download", "mug", "--source", str(tmp_path / "MUG"), "--source", str(archive), *_params(tmp_path),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert frame.read_bytes() == before  # the user's file, untouched
+    raw = tmp_path / "data" / "raw" / "mug" / "subjects3" / "001" / "anger" / "take000" / "img_0000.jpg"
+    assert raw.read_bytes() != before  # the archive's copy won in the imported set

@@ -42,6 +42,25 @@ def test_exact_resume_equals_a_straight_run(training_shards, tmp_path):
     assert steps == [2, 4, 6, 7]
 
 
+def test_a_log_row_cut_short_by_a_kill_does_not_stop_the_resume(training_shards, tmp_path, caplog):
+    fit(tiny_config(train__steps=7), training_shards, tmp_path / "straight")
+    fit(tiny_config(train__steps=4), training_shards, tmp_path / "resumed")
+    run = tmp_path / "resumed"
+    with open(run / "log.jsonl", "a") as f:  # a kill (or a full disk) mid-write, then zeros the file system left
+        f.write('{"clips": 20, "loss_d_im')
+        f.write("\x00" * 16 + "\n")
+    tsv = next((run / "live" / "plots" / "metrics").rglob("*.tsv"))
+    with open(tsv, "a") as f:
+        f.write("17")  # a dvclive row cut after its first cell
+    res = fit(tiny_config(train__steps=7), training_shards, run)
+    assert res.step == 7 and "damaged row(s) skipped" in caplog.text
+    assert_same_checkpoints(latest_checkpoint(tmp_path / "straight"), latest_checkpoint(run))
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 7]
+    lines = tsv.read_text().splitlines()
+    assert all(len(ln.split("\t")) == len(lines[0].split("\t")) for ln in lines)
+
+
 def test_resuming_a_finished_run_trains_nothing_and_leaves_the_logs_alone(training_shards, tmp_path):
     fit(tiny_config(), training_shards, tmp_path / "run")
     live = tmp_path / "run" / "live"

@@ -343,9 +343,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise _Invalid(key, value, "a mapping of keys " + ", ".join(f.name for f in dataclasses.fields(tp)))
         return _build(tp, value, key)
-    if origin is Literal:
-        if value not in typing.get_args(tp) or isinstance(value, bool) != any(
-                isinstance(a, bool) for a in typing.get_args(tp)):
+    if origin is Literal:  # the value and its type (64.0 == 64 and True == 1 in Python, not here)
+        if not any(value == a and type(value) is type(a) for a in typing.get_args(tp)):
             raise _Invalid(key, value, _describe(tp))
         return value
     if origin is tuple:

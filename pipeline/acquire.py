@@ -88,6 +88,7 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
     before re-running the stage) — so a pipeline run never loses it."""
     dataset = source.name
     summary: dict = {"dataset": dataset}
+    imported: list[str] = []
     record = Path(downloads) / dataset / "sources.json"
     if source.licensed and not sources:
         kept = _read_record(Path(out) / "summary.json", dataset) if (Path(out) / MARKER).is_file() else None
@@ -122,11 +123,14 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
                 raise UserError(f"{dataset}: no --source given. {source.how_to_get}")
             given = [Path(s).expanduser() for s in sources]
             n = _import(given, tmp)
-            summary.update(sources=[str(s.absolute()) for s in given], files=n)
+            imported = [str(s.absolute()) for s in given]  # for sources.json: this machine's paths
+            # the output is shared through DVC remotes: names only (no home folders, and the same
+            # archive imported from anywhere gives the same output hash)
+            summary.update(sources=[s.name for s in given], files=n)
         problems = source.missing(tmp)
         records, skipped = source.scan(tmp)
         if not records:  # name what the user gave, not our temp folder
-            shown = ", ".join(summary.get("sources", [])) or dataset
+            shown = ", ".join(imported) or dataset
             raise UserError(f"{shown}: not a {dataset} data set: "
                             + "; ".join(p.replace(str(tmp), "the files") for p in problems)
                             + (f". {source.how_to_get}" if source.how_to_get else ""))
@@ -143,6 +147,6 @@ def acquire(source: Source, dl: DownloadConfig, out: Path, *, seed: int, downloa
         for warning in summary.get("warnings", []):
             log.warning("%s: %s", dataset, warning)
         write_json_atomic(tmp / "summary.json", summary)
-    if "sources" in summary:  # where a later run without --source finds them again
-        write_json_atomic(record, {"dataset": dataset, "sources": summary["sources"]})
+    if imported:  # where a later run without --source finds them again
+        write_json_atomic(record, {"dataset": dataset, "sources": imported})
     return summary

@@ -1,6 +1,7 @@
 """The statistics every metric reads off a set of clips (real or generated), through the judge, and the
-real clips' statistics, cached under a hash of the shards (names, sizes, manifests), the judge's weights
-and the protocol (clip length, frame steps, resolution, N, seed), written atomically and reused by later runs.
+real clips' statistics, cached under a hash of the shards (names, sizes, manifests), the judge's weights,
+the protocol (clip length, frame steps, resolution, N, seed), the loader's sampling params and the code
+that computes them, written atomically and reused by later runs.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -24,7 +26,15 @@ from g3an.render.grid import to_uint8
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
 from pipeline.manifest import verified_shards
 
-STATS_VERSION = 2  # the real-statistics cache's contents (2: appearance_counts); a new version recomputes them
+
+def _code_fingerprint() -> str:
+    """A hash of the code that decides the real statistics (this module, the ACD and Fréchet helpers,
+    the judge's reading, the uint8 conversion, the clip stream, the shard checks): an edit to any of
+    them recomputes the cache."""
+    h = hashlib.sha256()
+    for fn in (_code_fingerprint, acd.acd_color, statistics, predict, to_uint8, ClipStream, verified_shards):
+        h.update(Path(sys.modules[fn.__module__].__file__).read_bytes())
+    return h.hexdigest()
 
 
 def _entropies(probs: torch.Tensor) -> tuple[float, float]:
@@ -101,7 +111,10 @@ def real_statistics(cfg: Config, protocol: dict, evaluator: torch.nn.Module, lab
     """Statistics of the real train and test clips (``labelled``: with the judge's class accuracy), from
     the cache when present; and whether they came from it. ``protocol["extractor"]`` names the judge's weights."""
     key = json.dumps({"shards": _shards_fingerprint(shards), "extractor": protocol["extractor"], "protocol": protocol,
-                      "n_real": cfg.eval.n_real, "seed": cfg.eval.seed, "stats": STATS_VERSION}, sort_keys=True)
+                      "n_real": cfg.eval.n_real, "seed": cfg.eval.seed, "code": _code_fingerprint(),
+                      # which real clips the stream yields
+                      "sampling": {"shuffle_buffer": cfg.loader.shuffle_buffer, "shard_mode": cfg.loader.shard_mode,
+                                   "frame_steps": list(cfg.loader.frame_steps)}}, sort_keys=True)
     path = Path(cache_dir) / f"real-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
     if path.exists():
         return load_artifact(path, "real-stats")["stats"], True

@@ -211,8 +211,9 @@ def _build_run(cfg: Config, n_classes: int, d: distributed.Dist) -> _Run:
 def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_hash: str, data: str, out: Path,
                          live_dir: Path, d: distributed.Dist) -> None:
     """Continue from the newest checkpoint that verifies, when it is of the same experiment on the same
-    data (``params_hash``; ``data``: the shards' ``data_hash``); otherwise move the old run aside (never
-    overwrite it) and start fresh. Newer checkpoints that fail their digest or cannot be read are
+    data (``params_hash``; ``data``: the shards' ``data_hash``) and not past ``train.steps`` (a shorter
+    run never exports a longer one's weights); otherwise move the old run aside (never overwrite it)
+    and start fresh. Newer checkpoints that fail their digest or cannot be read are
     reported and kept as ``*.corrupt``; ``latest`` is never followed."""
     if not ckpts.all():
         return
@@ -224,7 +225,9 @@ def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_ha
     if d.main:
         for p, why in bad:
             log.warning("checkpoint %s is damaged (%s); kept as %s", p, why, ckpts.quarantine(p).name)
-    if state is not None and state.get("params_hash") == params_hash and state.get("data_hash") == data:
+    steps = cfg.train.steps  # not in the params hash: a longer run resumes a shorter one
+    same = state is not None and state.get("params_hash") == params_hash and state.get("data_hash") == data
+    if same and state.get("step", 0) <= steps:
         run.load(state, d.rank)
         log.info("resuming at step %d (%d clips seen) from %s", run.step, run.clips, path)
         if d.main:
@@ -234,7 +237,9 @@ def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_ha
                "no checkpoint verifies" if state is None else
                f"the params changed (hash {state.get('params_hash')} → {params_hash})"
                if state.get("params_hash") != params_hash else
-               f"the training data changed (shards {state.get('data_hash') or 'not recorded'} → {data})")
+               f"the training data changed (shards {state.get('data_hash') or 'not recorded'} → {data})"
+               if state.get("data_hash") != data else
+               f"the newest checkpoint is at step {state.get('step')}, past train.steps = {steps}")
         tag = state.get("params_hash") if state else "unverified" if cfg.train.resume == "auto" else "resume-never"
         kept = _set_aside(out, live_dir, str(tag))
         log.warning("starting fresh at step 0: %s; the previous run is kept in %s", why, kept)

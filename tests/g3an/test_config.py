@@ -34,6 +34,7 @@ def test_paper_width_with_the_demo_attention_placement_is_flagged():
     ({"model": {"width": "big"}}, "model.width = 'big' is invalid: expected a number"),
     ({"model": {"width": -1}}, "model.width = -1.0 is invalid"),
     ({"model": {"video_mode": "4d"}}, "expected one of '1p2d', '2p1d', '3d'"),
+    ({"model": {"size": 64.0}}, "model.size = 64.0 is invalid: expected one of 32, 64, 128"),  # 64.0 == 64 in Python
     ({"base": {"dataset": "imagenet"}}, "base.dataset = 'imagenet'"),
     ({"preprocess": {"size": -8}}, "preprocess.size = -8"),
     ({"train": {"steps": 1.5}}, "train.steps = 1.5 is invalid: expected an integer"),

@@ -140,6 +140,10 @@ def test_untrained_generator_is_worse_than_real_data_and_stats_are_cached(judged
     assert again["_meta"]["real_stats_cache_hit"] is True
     assert again["fd_cls256_16f"]["value"] == pytest.approx(fd["value"])
     assert len(list((tmp_path / "cache").glob("real-*.pt"))) == 1
+    # other real clips (the loader's sampling) are other statistics: never a stale cache hit
+    other = evaluate(tiny_config(eval__n_fake=48, eval__n_real=48, eval__disentangle_sets=2, loader__shuffle_buffer=7),
+                     gen, root / "evaluator.pt", shards, tmp_path / "cache")
+    assert other["_meta"]["real_stats_cache_hit"] is False
     json.dumps(first)  # JSON-serialisable as written by the stage
     from g3an.metrics.summary import HEADLINE, details, headline
 

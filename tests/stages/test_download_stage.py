@@ -94,7 +94,9 @@ def test_several_sources_add_up_and_a_set_missing_most_classes_is_a_warning(tmp_
     r = cli("download", "weizmann", *args, *_params(tmp_path), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "data" / "raw" / "weizmann" / "summary.json").read_text())
-    assert summary["videos"] == 4 and summary["sources"] == [str(z) for z in zips]
+    assert summary["videos"] == 4 and summary["sources"] == [z.name for z in zips]  # no host paths in the output
+    recorded = json.loads((tmp_path / "data" / "downloads" / "weizmann" / "sources.json").read_text())
+    assert recorded["sources"] == [str(z) for z in zips]  # this machine's record, outside the output
     assert len(summary["missing_classes"]) == 8 and "only 2 of 10 classes present" in summary["warnings"][0]
     assert "only 2 of 10 classes present" in r.stderr
 

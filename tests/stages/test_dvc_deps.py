@@ -54,8 +54,8 @@ def _names_imported(path: Path) -> set[str]:
     return names
 
 
-def import_closure(entry: Path) -> set[Path]:
-    """Every project file that running ``entry`` can import."""
+def import_closure(entry: Path, skip: frozenset = frozenset()) -> set[Path]:
+    """Every project file that running ``entry`` can import (never following the modules in ``skip``)."""
     seen: set[Path] = set()
     todo = [entry]
     while todo:
@@ -64,17 +64,28 @@ def import_closure(entry: Path) -> set[Path]:
             continue
         seen.add(path)
         todo += sorted(_package_inits(path) - seen)
-        for name in _names_imported(path):
+        for name in _names_imported(path) - skip:
             f = _module_file(name)
-            if f is not None and f not in seen:
+            if f is not None and f not in seen and name.rsplit(".", 1)[0] not in skip:
                 todo.append(f)
     return seen
 
 
+CLI = ROOT / "stages" / "cli.py"  # every stage's command runs through it (pyproject's g3an-cli entry point)
+# the commands' own modules, which cli.py imports inside each command: a stage reaches only its own
+_COMMANDS = frozenset(re.findall(r"from (stages\.\w+) import main", CLI.read_text()))
+
+
+def stage_closure(entry: Path) -> set[Path]:
+    """What a stage's command runs: the CLI (without the other commands) and the stage's module."""
+    return import_closure(CLI, _COMMANDS) | import_closure(entry)
+
+
 def uncovered(stage: dict, entry: Path) -> list[str]:
-    """Project files reached from ``entry`` that no dep of ``stage`` covers (a file or a folder above it)."""
+    """Project files a stage's command reaches (``entry``: its module) that no dep of ``stage`` covers
+    (a file or a folder above it)."""
     deps = [ROOT / d for d in stage.get("deps", []) if "${" not in d]
-    reached = import_closure(entry)
+    reached = stage_closure(entry)
     return sorted(str(f.relative_to(ROOT)) for f in reached
                   if not any(f == d or d in f.parents for d in deps))
 
@@ -106,6 +117,13 @@ def test_the_check_fails_when_a_stage_misses_a_module():
     stage["deps"] = [d for d in stage["deps"] if not d.startswith("pipeline")]
     assert "pipeline/crop.py" in uncovered(stage, _entry("evaluate"))  # the oracle draws frames with it
     assert "pipeline/sources/synthetic.py" in uncovered(stage, _entry("evaluate"))
+
+
+def test_the_cli_and_what_it_runs_first_are_in_every_stage_but_not_the_other_commands():
+    reached = {str(p.relative_to(ROOT)) for p in stage_closure(_entry("download"))}
+    assert {"stages/cli.py", "g3an/runtime.py", "stages/download.py"} <= reached
+    assert "stages/evaluate.py" not in reached and "g3an/models/generator.py" not in reached
+    assert len(_COMMANDS) >= 8
 
 
 def test_the_closure_follows_registry_strings_and_function_level_imports():

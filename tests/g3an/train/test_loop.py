@@ -85,6 +85,18 @@ def test_changed_params_start_fresh_and_keep_the_old_run(training_shards, tmp_pa
     assert len(list((tmp_path / "run" / "previous").iterdir())) == 1
 
 
+def test_fewer_steps_than_the_checkpoint_train_a_fresh_run_and_keep_the_longer_one(training_shards, tmp_path, caplog):
+    """`dvc exp run -S train.steps=N` below a persisted run's step must not export the longer run's weights."""
+    fit(tiny_config(train__steps=3), training_shards, tmp_path / "short")
+    fit(tiny_config(), training_shards, tmp_path / "run")  # 6 steps
+    longer = (tmp_path / "run" / "generator.pt").read_bytes()
+    res = fit(tiny_config(train__steps=3), training_shards, tmp_path / "run")
+    assert res.step == 3 and "the newest checkpoint is at step 6, past train.steps = 3" in caplog.text
+    assert_same_checkpoints(latest_checkpoint(tmp_path / "short"), latest_checkpoint(tmp_path / "run"))
+    kept = list((tmp_path / "run" / "previous").iterdir())
+    assert len(kept) == 1 and (kept[0] / "generator.pt").read_bytes() == longer
+
+
 def test_other_training_data_start_fresh_and_the_same_data_elsewhere_resumes(training_shards, tmp_path, caplog):
     """The params hash does not see the data (more subjects, another split): DVC re-runs training on
     new shards with the persisted checkpoints in place, and resuming them would train on, or simply

@@ -55,9 +55,40 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename is None and e.errno is not None:  # a write failed (full disk, quota): name the output
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while the block runs (a stage's few small output files are then
+    written all or none: never the new headline metrics beside the old details), and raised after it.
+    The handlers are swapped, not the signal mask: torch's threads would take a masked signal."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum, frame):
+        received.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -114,7 +145,8 @@ def check_replaceable(target: str | Path, stage: Optional[str] = None) -> None:
     wrote = marker_stage(target)
     if stage is not None and wrote != stage:
         raise UserError(f"{target}: the output of g3an's {wrote or 'unknown'} stage, not of {stage}; nothing was "
-                        f"touched — give --out a folder of its own (check that --out and the input paths are not mixed up)")
+                        "touched — give --out a folder of its own (check that --out and the input paths are not "
+                        "mixed up)")
 
 
 @contextlib.contextmanager

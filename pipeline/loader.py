@@ -118,6 +118,7 @@ class ClipStream(IterableDataset):
     def _samples(self, rng: random.Random) -> Iterator[tuple[int, dict]]:
         """(pass number, sample), endlessly."""
         mine = self._my_shards()
+        seen = 0
         for epoch in itertools.count():
             if self.shard_mode == "resampled":
                 order = rng.choices(mine, k=max(1, len(mine) // _rank_world()[1]))
@@ -126,7 +127,11 @@ class ClipStream(IterableDataset):
                 rng.shuffle(order)
             stream = wds.tarfile_to_samples()(iter([{"url": u} for u in order]))
             for sample in wds.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(stream):
+                seen += 1
                 yield epoch, sample
+            if not seen and (self.shard_mode != "resampled" or epoch >= 3):  # empty shards: it would spin forever
+                raise UserError(f"{mine[0]}: no videos in the {len(mine)} shard(s) this stream reads; "
+                                "preprocess again so that every split has videos")
 
     def __iter__(self):
         rank, _ = _rank_world()
@@ -172,6 +177,11 @@ class ClipLoader:
 
     def __init__(self, stream: ClipStream, length: int, workers: int = 2):
         self.stream, self.length = stream, length
+        _, world = _rank_world()
+        if stream.shard_mode == "split" and len(stream.shards) < world * max(1, workers):
+            # checked here, in the main process: raised in a worker it would reach the user as a traceback
+            raise UserError(f"{len(stream.shards)} shards cannot feed {world} rank(s) × {workers} loader worker(s); "
+                            "lower preprocess.shard_size, use fewer loader.workers, or set loader.shard_mode=resampled")
         self.loader = DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False,
                                  prefetch_factor=4 if workers else None)
 

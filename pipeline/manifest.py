@@ -65,6 +65,10 @@ def verified_shards(shards: str | Path, split: str = "train") -> list[str]:
     fix = "re-create the shards: `dvc repro preprocess` (or `dvc pull`, or `g3an-cli preprocess`)"
     if not manifest["shards"]:
         raise UserError(f"{folder}/manifest.json: lists no shards for the {split} split; {fix}")
+    if manifest.get("videos") == 0:  # its shards are empty tars: a stream over them would never yield
+        raise UserError(f"{folder}: the {split} split holds no videos (preprocess.test_fraction = 0, or every "
+                        f"{split} video was skipped: see the manifest's 'skipped'); preprocess again with "
+                        "preprocess.test_fraction > 0 or preprocess.test_subjects naming some subjects")
     paths = []
     for entry in manifest["shards"]:
         path = folder / entry["name"]

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from g3an.fsutil import output_lock, write_json_atomic
+from g3an.fsutil import output_lock, signals_deferred, write_json_atomic
 from g3an.metrics.summary import REFERENCES, details, headline
 from stages.common import setup
 from stages.paths import default_path
@@ -31,9 +31,10 @@ def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[st
                            progress=lambda m: log.info("evaluate: %s", m))
         rows = headline(results)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for stem, row in rows.items():
-            write_json_atomic(out_dir / f"{stem}.json", row)
-        write_json_atomic(out_dir / "details.json", details(results))
+        with signals_deferred():  # all of them or none: one generator's scores, never two mixed
+            for stem, row in rows.items():
+                write_json_atomic(out_dir / f"{stem}.json", row)
+            write_json_atomic(out_dir / "details.json", details(results))
     log.info("wrote %s/{%s}.json and details.json", out_dir, ",".join(rows))
     for name, r in results.items():
         if not name.startswith("_"):

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from g3an.fsutil import output_lock, write_json_atomic
+from g3an.fsutil import output_lock, signals_deferred, write_json_atomic
 from g3an.metrics.summary import short
 from stages.common import Progress, setup
 from stages.paths import default_path, details_beside
@@ -32,8 +32,9 @@ def main(shards: Optional[str], out: Optional[str], metrics: Optional[str], para
         save_evaluator(out_path, model, info)
     accuracy, chance = info["test_accuracy"], chance_levels(manifest, info["heads"], model.track_grid)
     # the declared metric: motion accuracy beside its chance level; every head in the sidecar
-    write_json_atomic(metrics_path, {"judge_motion": short(accuracy["motion"]), "chance": short(chance["motion"])})
-    write_json_atomic(details_beside(metrics_path),
-                      {"test_accuracy": accuracy, "chance": chance, "steps": cfg.eval.evaluator_steps,
-                       "final_loss": round(info["final_loss"], 5), "heads": [k for k in chance if k != "motion"]})
+    with signals_deferred():  # the metric and its sidecar together
+        write_json_atomic(metrics_path, {"judge_motion": short(accuracy["motion"]), "chance": short(chance["motion"])})
+        write_json_atomic(details_beside(metrics_path),
+                          {"test_accuracy": accuracy, "chance": chance, "steps": cfg.eval.evaluator_steps,
+                           "final_loss": round(info["final_loss"], 5), "heads": [k for k in chance if k != "motion"]})
     log.info("evaluator test accuracy: %s", ", ".join(f"{k} {v} (chance {chance[k]:.3f})" for k, v in accuracy.items()))

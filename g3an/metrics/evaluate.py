@@ -197,8 +197,15 @@ def evaluate(cfg: Config, generator_path: Path, evaluator_path: Path, shards: Pa
     if judged is not None and judged != frames:
         raise UserError(f"{evaluator_path}: the judge was trained on {judged}-frame clips but the generator makes "
                         f"{frames}; set loader.clip_length={frames} and retrain it (`dvc repro train-evaluator`)")
-    plans = [clip_plan(read_manifest(shards, split), replace(cfg.loader, clip_length=frames))
-             for split in ("train", "test")]
+    manifests = [read_manifest(shards, split) for split in ("train", "test")]
+    classes = list(manifests[0]["classes"])
+    if list(export["classes"]) != classes:  # labels, the judge's motion head and chance would mean other things
+        raise UserError(f"{generator_path}: trained on classes {list(export['classes'])} but {shards} holds "
+                        f"{classes}; evaluate it with its own data set's shards and judge")
+    if blob["config"]["n_motion"] != len(classes):
+        raise UserError(f"{evaluator_path}: a judge of {blob['config']['n_motion']} motion classes, but {shards} "
+                        f"holds {len(classes)}; train the judge on these shards (`dvc repro train-evaluator`)")
+    plans = [clip_plan(m, replace(cfg.loader, clip_length=frames)) for m in manifests]
     protocol = {"resolution": export["spec"]["size"], "clip_length": frames,
                 "frame_steps": sorted(set(plans[0]["frame_steps"]) | set(plans[1]["frame_steps"])),
                 "extractor": f"g3an evaluator {sha256_of(evaluator_path)[:16]}"}

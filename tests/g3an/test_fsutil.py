@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from g3an.errors import UserError
-from g3an.fsutil import MARKER, atomic_path, output_lock, staged_dir, write_json_atomic
+from g3an.fsutil import MARKER, atomic_path, output_lock, signals_deferred, staged_dir, write_json_atomic
 from tests.helpers import ROOT
 
 
@@ -105,3 +105,17 @@ def test_another_stages_output_is_never_replaced(tmp_path):
     with staged_dir(tmp_path / "raw", "download") as tmp:  # its own stage replaces it as before
         (tmp / "video.avi").write_text("again")
     assert (tmp_path / "raw" / "video.avi").read_text() == "again"
+
+
+def test_a_signal_during_a_stages_last_writes_waits_for_them(tmp_path):
+    got = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(sorted(p.name for p in tmp_path.iterdir())))
+    try:
+        with signals_deferred():
+            write_json_atomic(tmp_path / "a.json", {"a": 1})
+            os.kill(os.getpid(), signal.SIGTERM)  # e.g. `dvc repro` interrupted by the user
+            write_json_atomic(tmp_path / "b.json", {"b": 2})
+            assert got == []
+        assert got == [["a.json", "b.json"]]  # delivered after both were written
+    finally:
+        signal.signal(signal.SIGTERM, previous)

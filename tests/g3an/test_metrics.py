@@ -191,6 +191,17 @@ def test_a_judge_trained_on_other_clip_lengths_is_refused(judged, tmp_path):
         evaluate(tiny_config(), gen, tmp_path / "judge32.pt", shards, tmp_path / "cache")
 
 
+def test_a_generator_of_other_classes_than_the_shards_is_refused(judged, tmp_path):
+    """e.g. a MUG generator given with the synthetic shards and judge: its labels mean other motions."""
+    from g3an.errors import UserError
+
+    root, shards, _, _ = judged
+    gen = make_generator_export(tmp_path / "generator.pt", n_classes=4)  # 4 classes; the shards hold 8
+    with pytest.raises(UserError, match=r"generator.pt: trained on classes \['up', 'down', 'left', 'right'\] but"):
+        evaluate(tiny_config(), gen, root / "evaluator.pt", shards, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
 def test_a_judge_from_an_older_version_is_refused_with_the_fix(judged, tmp_path):
     from g3an.errors import UserError
     from g3an.metrics.evaluator import load_evaluator

@@ -1,4 +1,5 @@
 import os
+import tarfile
 
 import numpy as np
 import pytest
@@ -97,6 +98,20 @@ def test_too_few_shards_for_ranks_and_workers_is_a_clear_error(tmp_path):
     shards = [str(p) for p in make_index_shards(tmp_path, videos=3, frames=12, per_shard=3)]
     with pytest.raises(UserError, match="cannot feed 2 rank"):
         _videos_seen(shards, 1, 2, workers=0)
+    stream = ClipStream(shards, LoaderConfig(clip_length=4, batch_size=2), seed=0)
+    with pytest.raises(UserError, match=r"1 shards cannot feed 1 rank\(s\) × 2 loader worker\(s\)"):
+        ClipLoader(stream, 4, workers=2)  # in this process, before a worker starts (not a worker's traceback)
+
+
+@pytest.mark.parametrize("mode", ["split", "resampled"])
+def test_shards_without_a_video_are_an_error_not_an_endless_wait(tmp_path, mode):
+    """What preprocess leaves for a split with no videos: a shard that is an empty tar."""
+    with tarfile.open(tmp_path / "test-000000.tar", "w"):
+        pass
+    stream = ClipStream([str(tmp_path / "test-000000.tar")], LoaderConfig(clip_length=4, batch_size=2, shard_mode=mode),
+                        seed=0)
+    with pytest.raises(UserError, match="test-000000.tar: no videos in the 1 shard"):
+        next(iter(ClipLoader(stream, 1, 0).segment(0)))
 
 
 def test_no_shards_is_a_clear_error(tmp_path):

@@ -6,6 +6,7 @@ import webdataset as wds
 
 from g3an.errors import UserError
 from g3an.config import PreprocessConfig
+from pipeline.manifest import verified_shards
 from pipeline.preprocess import build_shards, prepare_video, split_subjects
 from pipeline.sources import get_source
 from tests.helpers import face_frames, make_mug, make_uva_nemo, make_weizmann, moving_frames, truncate, write_video
@@ -65,6 +66,16 @@ def test_nothing_usable_fails_and_leaves_no_output(tmp_path):
         build_shards(get_source("weizmann"), root, tmp_path / "out", PreprocessConfig(workers=0, test_fraction=0))
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_a_split_without_videos_is_refused_where_it_is_read(tmp_path):
+    root = tmp_path / "raw"
+    for name in ("daria_walk", "ido_walk"):
+        write_video(root / f"{name}.avi", moving_frames(8))
+    build_shards(get_source("weizmann"), root, tmp_path / "out", PreprocessConfig(workers=0, test_fraction=0))
+    assert len(verified_shards(tmp_path / "out", "train")) == 1
+    with pytest.raises(UserError, match="the test split holds no videos .*preprocess.test_fraction > 0"):
+        verified_shards(tmp_path / "out", "test")
 
 
 def test_missing_raw_folder_says_what_to_run(tmp_path):

@@ -64,3 +64,14 @@ def test_an_out_naming_another_stages_output_is_one_line_and_touches_nothing(tmp
     _one_line_error(r, str(tmp_path / "raw"), "download stage, not of preprocess", "--out")
     assert {p: p.read_bytes() for p in (tmp_path / "raw").rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["params.yaml", "raw"]
+
+
+def test_an_atomic_write_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path):
+    from g3an.fsutil import write_bytes_atomic
+
+    with _mounted(tmp_path / "full", "-t", "tmpfs", "-o", "size=64k", "tmpfs") as full:
+        with pytest.raises(OSError) as e:
+            write_bytes_atomic(full / "step-0000100.pt", b"x" * (1 << 20))
+        left = sorted(p.name for p in full.iterdir())
+    assert e.value.filename == str(full / "step-0000100.pt") and "No space left" in str(e.value)
+    assert left == []

@@ -14,6 +14,7 @@ import base64
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from PIL import Image
 from g3an.config import Config
 from g3an.errors import UserError
 from g3an.metrics.summary import HEADLINE, REFERENCES, short
+
+log = logging.getLogger("g3an.report")
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,13 @@ def build_report(inputs: ReportInputs, cfg: Config, progress=None) -> str:
     judge = [{"name": k, "acc": _fmt(v), "chance": _fmt(judge_info.get("chance", {}).get(k))}
              for k, v in sorted(judge_info.get("test_accuracy", {}).items())]
     warnings = [w[0].upper() + w[1:] + "." for w in meta.get("warnings", [])]  # evaluate's, about these scores
+    drew = _read_json(inputs.render / "generator.json") if (inputs.render / "generator.json").is_file() else None
+    scored = {"params_hash": meta.get("params_hash"), "step": meta.get("generator_step")}
+    if drew is not None and drew != scored:  # e.g. `render --generator` an earlier export, then `report`
+        warnings.append(f"The figures were drawn by another generator (step {drew.get('step')}, params "
+                        f"{drew.get('params_hash')}) than the one the metrics score (step {scored['step']}, params "
+                        f"{scored['params_hash']}): render and evaluate the same generator.pt.")
+        log.warning("report: %s", warnings[-1])
     series = _series(inputs.live / "plots" / "metrics" / "train")
     charts = [_svg_chart(series, ["loss_d_video", "loss_d_image", "loss_g_video", "loss_g_image"],
                          "losses", "loss"),

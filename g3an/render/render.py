@@ -83,4 +83,11 @@ def render_all(g: torch.nn.Module, export: dict, cfg: RenderConfig, out: Path,
         lines.append("")
     (out / "index.md").write_text("\n".join(lines))
     (out / "figures.json").write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    # which generator drew them, as evaluate records the one it scored: the report checks the two agree
+    (out / "generator.json").write_text(json.dumps(generator_identity(export), indent=2, sort_keys=True) + "\n")
     return entries
+
+
+def generator_identity(export: dict) -> dict:
+    """What tells two generator exports apart on the report: its training run and its step."""
+    return {"params_hash": export.get("params_hash"), "step": export.get("step")}

@@ -154,7 +154,7 @@ class _Run:
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "step": self.step, "clips": self.clips}
 
-    def load(self, state: dict, rank: int) -> None:
+    def load(self, state: dict, rank: int, world: int = 1) -> None:
         self.g.load_state_dict(state["g"]), self.d_v.load_state_dict(state["d_v"])
         self.d_i.load_state_dict(state["d_i"])
         if self.d_p is not None:
@@ -162,8 +162,16 @@ class _Run:
         self.opt_g.load_state_dict(state["opt_g"]), self.opt_d.load_state_dict(state["opt_d"])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
-        set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"], self.gen)
         self.step, self.clips = int(state["step"]), int(state["clips"])
+        rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+        if len(rngs) == world:
+            set_rng_state(rngs[rank], self.gen)
+        else:  # written by another number of ranks: each rank's stream starts afresh, still its own
+            self.gen.manual_seed(self.gen.initial_seed() + 1_000_003 * self.step)
+            if rank == 0:
+                log.warning("the checkpoint was written by %d rank(s) and this run has %d: the random streams "
+                            "start afresh at step %d (the run goes on, but not as an uninterrupted one would)",
+                            len(rngs), world, self.step)
 
 
 def _n_classes(cfg: Config, manifest: dict, shards: Path) -> int:
@@ -228,7 +236,11 @@ def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_ha
     steps = cfg.train.steps  # not in the params hash: a longer run resumes a shorter one
     same = state is not None and state.get("params_hash") == params_hash and state.get("data_hash") == data
     if same and state.get("step", 0) <= steps:
-        run.load(state, d.rank)
+        try:
+            run.load(state, d.rank, d.world)
+        except (RuntimeError, KeyError, ValueError) as e:  # another code version's layers or optimizer state
+            raise UserError(f"{path}: does not fit this code's networks ({str(e).splitlines()[0][:160]}); start "
+                            "afresh with train.resume=never (the old run is then kept aside)") from None
         log.info("resuming at step %d (%d clips seen) from %s", run.step, run.clips, path)
         if d.main:
             _truncate_logs(out, live_dir, run.step)

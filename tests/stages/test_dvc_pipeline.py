@@ -87,6 +87,25 @@ def test_the_report_page_in_a_real_browser(project):
         assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
 
 
+def test_the_report_says_when_the_figures_and_the_scores_come_from_two_generators(project, tmp_path):
+    import shutil
+
+    from g3an.config import load_config
+    from g3an.report import ReportInputs, build_report
+
+    page = (project / "runs" / "report" / "index.html").read_text()
+    assert "drawn by another generator" not in page  # the pipeline's own run: one generator
+    drew = json.loads((project / "runs" / "render" / "generator.json").read_text())
+    assert drew["step"] is not None and drew["params_hash"]
+    render = shutil.copytree(project / "runs" / "render", tmp_path / "render")
+    (render / "generator.json").write_text(json.dumps({**drew, "step": drew["step"] - 1}))  # an earlier export
+    inputs = ReportInputs(evaluate=project / "results" / "evaluate",
+                          evaluator=project / "results" / "evaluator" / "details.json",
+                          live=project / "results" / "train", render=render)
+    html = build_report(inputs, load_config(project / "params.yaml"))
+    assert f"drawn by another generator (step {drew['step'] - 1}" in html
+
+
 def test_the_report_is_byte_identical_when_made_again(project, tmp_path):
     run(["g3an-cli", "report", "--out", str(tmp_path / "again.html")], project)
     assert (tmp_path / "again.html").read_bytes() == (project / "runs" / "report" / "index.html").read_bytes()

@@ -97,6 +97,33 @@ def test_fewer_steps_than_the_checkpoint_train_a_fresh_run_and_keep_the_longer_o
     assert len(kept) == 1 and (kept[0] / "generator.pt").read_bytes() == longer
 
 
+def test_a_checkpoint_that_does_not_fit_the_networks_is_one_line_naming_it(training_shards, tmp_path):
+    """Same params, other code (a layer renamed or resized): a UserError with the fix, not a traceback."""
+    from g3an.errors import UserError
+
+    fit(tiny_config(train__steps=3), training_shards, tmp_path / "run")
+    state = latest_checkpoint(tmp_path / "run")
+    state["g"] = {k + ".renamed": v for k, v in state["g"].items()}
+    CheckpointDir(tmp_path / "run" / "checkpoints").save(state, 4)
+    with pytest.raises(UserError, match=r"step-0000004.pt: does not fit this code's networks .*train.resume=never"):
+        fit(tiny_config(train__steps=6), training_shards, tmp_path / "run")
+
+
+def test_resuming_under_another_number_of_ranks_gives_each_rank_its_own_stream(training_shards, tmp_path):
+    from g3an.train import distributed
+    from g3an.train.loop import _build_run
+
+    fit(tiny_config(train__steps=3), training_shards, tmp_path / "run")
+    state = latest_checkpoint(tmp_path / "run")  # written by one rank
+    streams = []
+    for rank in (0, 1):
+        run = _build_run(tiny_config(), 8, distributed.Dist(rank=rank, world=2))
+        run.load(state, rank, world=2)
+        assert run.step == 3
+        streams.append(torch.randn(8, generator=run.gen))
+    assert not torch.equal(*streams)  # the ranks draw different latents (one shared state would repeat them)
+
+
 def test_other_training_data_start_fresh_and_the_same_data_elsewhere_resumes(training_shards, tmp_path, caplog):
     """The params hash does not see the data (more subjects, another split): DVC re-runs training on
     new shards with the persisted checkpoints in place, and resuming them would train on, or simply

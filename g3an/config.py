@@ -344,6 +344,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise _Invalid(key, value, "a mapping of keys " + ", ".join(f.name for f in dataclasses.fields(tp)))
         return _build(tp, value, key)
     if origin is Literal:  # the value and its type (64.0 == 64 and True == 1 in Python, not here)
+        if isinstance(value, bool) and {"yes", "no"} <= set(typing.get_args(tp)):
+            value = "yes" if value else "no"  # YAML 1.1 (PyYAML, `dvc exp run -S`) reads an unquoted yes/no as a bool
         if not any(value == a and type(value) is type(a) for a in typing.get_args(tp)):
             raise _Invalid(key, value, _describe(tp))
         return value

@@ -174,7 +174,9 @@ def staged_dir(target: str | Path, stage: str) -> Iterator[Path]:
         (tmp / MARKER).write_text(f"written by g3an stage: {stage}\n")
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if e.filename is None:  # a write failed (full disk, quota, I/O): say which output it was for
+        in_tmp = e.filename is not None and Path(e.filename).is_relative_to(tmp)  # a temp file that is gone now
+        if e.filename is None or (in_tmp and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO)):
+            # a write failed (full disk, quota, I/O): name the output it was for
             raise UserError(f"{target}: {e.strerror or e} while writing it; nothing was replaced — free some "
                             "space or choose another output path") from None
         raise

@@ -24,6 +24,7 @@ from g3an.errors import UserError
 from g3an.fsutil import MARKER, staged_dir, write_json_atomic
 from pipeline.download import LOCK_NAME, DamagedArchive, fetch_all, read_lock, safe_extract, write_lock
 from pipeline.sources import Source
+from pipeline.sources.base import visible_files
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _import(sources: Sequence[Path], tmp: Path) -> int:
         if src.is_file():
             n += len(safe_extract(src, tmp))
             continue
-        for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        for path in visible_files(src):  # not macOS's __MACOSX/ and ._ copies (a ._x.zip is no archive)
             rel = path.relative_to(src)
             if path.name.lower().endswith(ARCHIVES):
                 n += len(safe_extract(path, tmp / rel.parent))

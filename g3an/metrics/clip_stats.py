@@ -111,7 +111,7 @@ def real_statistics(cfg: Config, protocol: dict, evaluator: torch.nn.Module, lab
     """Statistics of the real train and test clips (``labelled``: with the judge's class accuracy), from
     the cache when present; and whether they came from it. ``protocol["extractor"]`` names the judge's weights."""
     key = json.dumps({"shards": _shards_fingerprint(shards), "extractor": protocol["extractor"], "protocol": protocol,
-                      "n_real": cfg.eval.n_real, "seed": cfg.eval.seed, "code": _code_fingerprint(),
+                      "n_real": cfg.eval.n_real, "seed": cfg.eval.seed, "code": _code_fingerprint(), "labelled": labelled,
                       # which real clips the stream yields
                       "sampling": {"shuffle_buffer": cfg.loader.shuffle_buffer, "shard_mode": cfg.loader.shard_mode,
                                    "frame_steps": list(cfg.loader.frame_steps)}}, sort_keys=True)

@@ -238,6 +238,8 @@ def _resume_or_set_aside(run: _Run, ckpts: CheckpointDir, cfg: Config, params_ha
     if same and state.get("step", 0) <= steps:
         try:
             run.load(state, d.rank, d.world)
+        except torch.OutOfMemoryError:  # a busy GPU, not a bad checkpoint
+            raise
         except (RuntimeError, KeyError, ValueError) as e:  # another code version's layers or optimizer state
             raise UserError(f"{path}: does not fit this code's networks ({str(e).splitlines()[0][:160]}); start "
                             "afresh with train.resume=never (the old run is then kept aside)") from None

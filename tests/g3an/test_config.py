@@ -76,6 +76,15 @@ def test_overrides_are_typed_like_the_file(tmp_path):
         load_config(p, ["train.stpes=3"])
 
 
+def test_yes_and_no_written_unquoted_are_the_words_not_booleans(tmp_path):
+    """`dvc exp run -S train.conditional=yes` writes it unquoted; YAML 1.1 reads that as true."""
+    (tmp_path / "params.yaml").write_text("train:\n  conditional: yes\n")
+    assert load_config(tmp_path / "params.yaml").train.conditional == "yes"
+    assert load_config(tmp_path / "params.yaml", ["train.conditional=no"]).train.conditional == "no"
+    with pytest.raises(ConfigError, match="train.compile = 'yes'"):  # a real boolean key stays strict
+        config_from_dict({"train": {"compile": "yes"}})
+
+
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="params file not found"):
         load_config(tmp_path / "absent.yaml")

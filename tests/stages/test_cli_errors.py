@@ -75,3 +75,16 @@ def test_an_atomic_write_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_pa
         left = sorted(p.name for p in full.iterdir())
     assert e.value.filename == str(full / "step-0000100.pt") and "No space left" in str(e.value)
     assert left == []
+
+
+def test_a_full_disk_inside_a_staged_output_names_the_output_not_a_temp_file(tmp_path):
+    from g3an.errors import UserError
+    from g3an.fsutil import staged_dir, write_bytes_atomic
+
+    with _mounted(tmp_path / "full", "-t", "tmpfs", "-o", "size=64k", "tmpfs") as full:
+        with pytest.raises(UserError) as e:
+            with staged_dir(full / "shards", "test") as tmp:
+                write_bytes_atomic(tmp / "train" / "manifest.json", b"x" * (1 << 20))
+        left = sorted(p.name for p in full.iterdir())
+    assert str(e.value).startswith(f"{full / 'shards'}: No space left on device while writing it; nothing was replaced")
+    assert left in ([], [".shards.lock"])

@@ -88,6 +88,18 @@ def test_weizmann_from_a_folder_of_its_zips(tmp_path):
     assert sorted(p.name for p in zips[0].parent.iterdir()) == sorted(f"{a}.zip" for a in ACTIONS)  # untouched
 
 
+def test_a_folder_copied_from_a_mac_imports_without_its_resource_forks(tmp_path):
+    zips = _weizmann_zips(tmp_path, actions=("walk", "jack"))
+    folder = zips[0].parent
+    for z in zips:  # what macOS leaves beside each file on a non-Mac volume, and in its zips
+        (folder / f"._{z.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+        (folder / "__MACOSX").mkdir(exist_ok=True)
+        (folder / "__MACOSX" / f"._{z.name}").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    r = cli("download", "weizmann", "--source", str(folder), *_params(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "data" / "raw" / "weizmann" / "summary.json").read_text())["videos"] == 4
+
+
 def test_several_sources_add_up_and_a_set_missing_most_classes_is_a_warning(tmp_path):
     zips = _weizmann_zips(tmp_path, actions=("walk", "jack"))
     args = [a for z in zips for a in ("--source", str(z))]

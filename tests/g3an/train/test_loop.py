@@ -122,6 +122,13 @@ def test_resuming_under_another_number_of_ranks_gives_each_rank_its_own_stream(t
         assert run.step == 3
         streams.append(torch.randn(8, generator=run.gen))
     assert not torch.equal(*streams)  # the ranks draw different latents (one shared state would repeat them)
+    state["rng"] = [state["rng"], state["rng"]]  # as two ranks write it; resumed on four
+    streams = []
+    for rank in range(4):
+        run = _build_run(tiny_config(), 8, distributed.Dist(rank=rank, world=4))
+        run.load(state, rank, world=4)
+        streams.append(torch.randn(8, generator=run.gen))
+    assert len({tuple(x.tolist()) for x in streams}) == 4
 
 
 def test_other_training_data_start_fresh_and_the_same_data_elsewhere_resumes(training_shards, tmp_path, caplog):

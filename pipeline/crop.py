@@ -97,16 +97,29 @@ def square_box(cx: float, cy: float, side: float, width: int, height: int) -> Bo
 def face_box(frames: Sequence[np.ndarray], detector: Optional[Detector], margin: float = 0.1) -> tuple[Box, bool]:
     """One box for the whole video from its first frames; (box, found). Without a face: the central square."""
     h, w = frames[0].shape[:2]
-    boxes = []
-    if detector is not None:
-        for f in frames:
-            found = list(detector(f))
-            if found:
-                boxes.append(max(found, key=lambda b: b[2] * b[3]))  # the largest face
-    if not boxes:
+    per_frame = [list(detector(f)) for f in frames] if detector is not None else []
+    candidates = [b for found in per_frame for b in found]
+    if not candidates:
         return square_box(w / 2, h / 2, min(w, h), w, h), False
-    x, y, bw, bh = np.median(np.array(boxes, dtype=np.float64), axis=0)
+
+    def track(box) -> list:  # each frame's detection of the same face as ``box`` (IoU >= 0.5), where it has one
+        matches = [max(found, key=lambda b: _iou(b, box)) for found in per_frame if found]
+        return [b for b in matches if _iou(b, box) >= 0.5]
+
+    # the face seen in the most frames (then the largest): a false detection in a frame or two, even a
+    # larger one, neither wins nor drags a per-coordinate median between two faces
+    best = max(candidates, key=lambda b: (len(track(b)), b[2] * b[3]))
+    x, y, bw, bh = np.median(np.array(track(best), dtype=np.float64), axis=0)
     return square_box(x + bw / 2, y + bh / 2, max(bw, bh) * (1 + margin), w, h), True
+
+
+def _iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
 
 
 def point_in_crop(x: float, y: float, width: int, height: int, size: int,

@@ -18,6 +18,7 @@ import random
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
+import cv2
 import numpy as np
 
 from g3an.config import PreprocessConfig
@@ -81,6 +82,8 @@ def _work(args) -> tuple[Optional[np.ndarray], dict, Optional[str]]:
         return frames, extra, None
     except DecodeError as e:
         return None, {}, str(e)
+    except cv2.error as e:  # an OpenCV failure on one odd file skips that video, never the whole build
+        return None, {}, f"unreadable: OpenCV failed on it ({str(e).strip().splitlines()[-1][:120]})"
 
 
 def ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> Iterator:

@@ -31,7 +31,9 @@ def _natural_key(p: Path):
 
 
 def frame_folder(path: Path) -> list[Path]:
-    return sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+    """The folder's images in natural order; not dot files (macOS's ``._img_0001.jpg`` copies)."""
+    return sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
+                  key=_natural_key)
 
 
 def probe(path: str | Path) -> tuple[int, int, int, float]:
@@ -121,19 +123,22 @@ def _decord_frames(path: Path, scale_to: tuple[int, int] | None = None, chunk: i
 
 
 def _folder_frames(path: Path) -> Iterator[np.ndarray]:
+    size = None
     for f in frame_folder(path):
         bgr = cv2.imread(str(f))
         if bgr is None:
             raise DecodeError(f"unreadable frame {f.name}")
+        if size is None:
+            size = bgr.shape[:2]
+        elif bgr.shape[:2] != size:  # one crop box serves the whole take: a resized frame would not fit it
+            raise DecodeError(f"frame {f.name} is {bgr.shape[1]}×{bgr.shape[0]}, the take's first is {size[1]}×{size[0]}")
         yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _fallback_to_opencv(stream: Iterator[np.ndarray], path: Path, scale_to) -> Iterator[np.ndarray]:
     try:
         first = next(stream)
-    except StopIteration:
-        return
-    except DecodeError:
+    except (StopIteration, DecodeError):  # decord failed, or saw no frames where OpenCV may see them
         yield from _scaled(_opencv_frames(path), scale_to)
         return
     yield first

@@ -38,6 +38,20 @@ def test_auto_decoder_by_resolution():
     assert choose_decoder("opencv", 180, 144) == "opencv"
 
 
+def test_stray_and_odd_sized_images_in_a_frame_folder(tmp_path):
+    """A MUG take from a macOS tar carries ._img_NNNN.jpg beside each frame; a frame of another size
+    cannot share the take's one crop box, so the take is skipped with the reason."""
+    take = tmp_path / "take000"
+    take.mkdir()
+    for k, f in enumerate(moving_frames(4, 40, 40)):
+        cv2.imwrite(str(take / f"img_{k:04d}.jpg"), f)
+        (take / f"._img_{k:04d}.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    assert read_video(take).shape == (4, 40, 40, 3)
+    cv2.imwrite(str(take / "img_0004.jpg"), moving_frames(1, 20, 20)[0])
+    with pytest.raises(DecodeError, match="frame img_0004.jpg is 20×20, the take's first is 40×40"):
+        read_video(take)
+
+
 def test_decord_asked_for_but_not_installed_is_a_user_error(monkeypatch):
     """decord ships x86-64 wheels only: on an ARM machine ``preprocess.decoder=decord`` cannot work."""
     monkeypatch.setitem(sys.modules, "decord", None)  # what `import decord` meets where it is not installed
@@ -81,6 +95,16 @@ def test_haar_finds_a_real_face_and_gives_one_stable_box():
     assert 60 <= x1 - x0 <= 200
     crops = [crop_resize(f, box, 64) for f in frames]
     assert all(c.shape == (64, 64, 3) for c in crops)
+
+
+def test_the_box_follows_the_face_seen_most_not_a_larger_false_detection():
+    """Frames 0-3 hold the face A; frames 2-3 also a larger false positive B; frame 4 nothing. Keeping
+    each frame's largest and taking a per-coordinate median put the box between A and B, on neither."""
+    a, b = (800, 300, 240, 240), (100, 600, 300, 300)
+    seen = {0: [a], 1: [a], 2: [a, b], 3: [b, a], 4: []}
+    frames = [np.full((1080, 1920, 3), i, np.uint8) for i in range(5)]
+    box, found = face_box(frames, lambda f: seen[int(f[0, 0, 0])], margin=0.0)
+    assert found and box == (800, 300, 1040, 540)
 
 
 def test_no_face_falls_back_to_centre_square_and_boxes_clamp():

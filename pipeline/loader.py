@@ -76,6 +76,12 @@ def _rank_world() -> tuple[int, int]:
     return rank, world
 
 
+def too_few_shards(shards: int, world: int, workers: int) -> UserError:
+    """What a user sees when split shards leave a rank's worker without any."""
+    return UserError(f"{shards} shards cannot feed {world} rank(s) × {workers} loader worker(s); lower "
+                     "preprocess.shard_size, use fewer loader.workers, or set loader.shard_mode=resampled")
+
+
 class ClipStream(IterableDataset):
     """Endless batches of clips for the current ``segment`` (set it before iterating)."""
 
@@ -111,8 +117,7 @@ class ClipStream(IterableDataset):
             rank, world = _rank_world()
             info = get_worker_info()
             workers = info.num_workers if info else 1
-            raise UserError(f"{len(self.shards)} shards cannot feed {world} rank(s) × {workers} loader worker(s); "
-                            "lower preprocess.shard_size, use fewer loader.workers, or set loader.shard_mode=resampled")
+            raise too_few_shards(len(self.shards), world, workers)
         return mine
 
     def _samples(self, rng: random.Random) -> Iterator[tuple[int, dict]]:
@@ -180,8 +185,7 @@ class ClipLoader:
         _, world = _rank_world()
         if stream.shard_mode == "split" and len(stream.shards) < world * max(1, workers):
             # checked here, in the main process: raised in a worker it would reach the user as a traceback
-            raise UserError(f"{len(stream.shards)} shards cannot feed {world} rank(s) × {workers} loader worker(s); "
-                            "lower preprocess.shard_size, use fewer loader.workers, or set loader.shard_mode=resampled")
+            raise too_few_shards(len(stream.shards), world, workers)
         self.loader = DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False,
                                  prefetch_factor=4 if workers else None)
 

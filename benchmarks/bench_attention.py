@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from g3an.runtime import set_process_defaults  # noqa: E402  (no torch import)
+from machine import machine_line  # noqa: E402  (this script's folder is on sys.path)
 
 CASES = [("demo width 1/8", 16, 16), ("paper width 1", 128, 8)]  # (name, C, batch)
 
@@ -41,6 +42,8 @@ def main() -> None:
     import torch
 
     from g3an.models.attention import FactorisedSelfAttention
+
+    print(machine_line(), flush=True)
 
     torch.manual_seed(0)
     for name, c, batch in CASES:

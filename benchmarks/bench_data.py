@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import machine_line  # noqa: E402  (this script's folder is on sys.path; imports no torch)
+
 
 def _render(folder: Path, videos: int, frames: int) -> None:
     from g3an.config import SyntheticConfig
@@ -93,6 +95,7 @@ def main() -> None:
     if args.memory_child:
         memory_child(*args.memory_child)
         return
+    print(machine_line(with_torch=False), flush=True)
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         _render(d / "raw", args.videos, args.frames)

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from machine import machine_line  # this script's folder is on sys.path; imports no torch
+
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -121,6 +123,7 @@ def main() -> None:
         preset, width, attention, r1_gamma = args.one
         print(json.dumps(run_one(preset, float(width), attention, args.batch, args.steps, float(r1_gamma))))
         return
+    print(machine_line(), flush=True)
     configs = [("paper", 0.125, "fused", 0.0), ("paper", 0.125, "literal", 0.0), ("paper", 0.125, "none", 0.0),
                ("paper", 0.125, "fused", 1.0)]
     if not args.skip_paper:

@@ -55,7 +55,6 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -66,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_model import _rss_mb, run_one  # noqa: E402  (this script's folder is on sys.path; no torch import)
+from machine import machine_line  # noqa: E402
 from g3an.runtime import set_process_defaults  # noqa: E402  (no torch import)
 
 PUBLIC_URL = "https://github.com/wyhsirius/g3an-project"
@@ -76,23 +76,6 @@ ROWS = [
     ("paper width 1, F-SA after G3_3", 1.0, "paper_batch", True, 3.5, None),
     ("paper width 1, no attention", 1.0, "paper_batch", False, None, None),
 ]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def public_error(path: str) -> str | None:
@@ -259,11 +242,8 @@ def main() -> None:
     batches = dict(batch=args.batch, paper_batch=args.paper_batch)
     rows = [r for r in ROWS if not (args.skip_paper and r[1] >= 1) and not (args.skip_none and not r[3])]
 
-    import torch  # after set_process_defaults; only for the header
-
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"CPU: {cpu_name()} — {os.cpu_count()} logical cores, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), load average {load}")
+    print(f"{machine_line()}, load average {load}")  # after set_process_defaults: it imports torch
     print(f"public code: {Path(args.public).expanduser().resolve()}; ours: "
           f"{'preset reference, (2+1)D D_V, SN in G' if args.match_public else 'preset paper'}, "
           "fused F-SA after G3_3", flush=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from g3an.runtime import set_process_defaults  # noqa: E402  (no torch import)
+from machine import machine_line  # noqa: E402  (this script's folder is on sys.path)
 
 
 def main() -> None:
@@ -35,6 +36,7 @@ def main() -> None:
     if args.active_openmp:
         os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
     set_process_defaults()  # before torch is imported
+    print(machine_line(), flush=True)
 
     from g3an.config import PreprocessConfig, config_from_dict
     from g3an.train.loop import fit

@@ -19,8 +19,6 @@ import subprocess
 import sys
 import time
 
-from machine import machine_line  # this script's folder is on sys.path; imports no torch
-
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -123,6 +121,8 @@ def main() -> None:
         preset, width, attention, r1_gamma = args.one
         print(json.dumps(run_one(preset, float(width), attention, args.batch, args.steps, float(r1_gamma))))
         return
+    from machine import machine_line  # here, not at the top: tests import this file by path, without its folder on sys.path
+
     print(machine_line(), flush=True)
     configs = [("paper", 0.125, "fused", 0.0), ("paper", 0.125, "literal", 0.0), ("paper", 0.125, "none", 0.0),
                ("paper", 0.125, "fused", 1.0)]

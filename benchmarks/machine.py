@@ -2,9 +2,10 @@
 
 "AMD EPYC" alone names hosts that run our step 2.5× apart (a Zen 1 with AVX2 only and a Zen 4 with
 AVX-512 both report it), so the line adds the CPU family and model, the vector extensions that pick
-oneDNN's kernels, the cores this process may use and the torch build:
+oneDNN's kernels, the cores this process may use (counted as ``g3an.train.distributed.cpu_threads``
+counts them, without importing torch) and the torch build with its thread count:
 
-    CPU: AMD EPYC (family 23, model 1; avx2 fma) — 2 usable of 2 cores, torch 2.13.0+cpu
+    CPU: AMD EPYC (family 23, model 1; avx2 fma) — 2 usable of 2 cores, torch 2.13.0+cpu, 2 intra-op threads
 
 Reads ``/proc/cpuinfo`` (Linux); elsewhere it falls back to ``platform.processor()``. Imports no torch
 unless asked for its version, so a benchmark can print it before choosing its threads.

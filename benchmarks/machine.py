@@ -2,8 +2,8 @@
 
 "AMD EPYC" alone names hosts that run our step 2.5× apart (a Zen 1 with AVX2 only and a Zen 4 with
 AVX-512 both report it), so the line adds the CPU family and model, the vector extensions that pick
-oneDNN's kernels, the cores this process may use (counted as ``g3an.train.distributed.cpu_threads``
-counts them, without importing torch) and the torch build with its thread count:
+oneDNN's kernels, the cores this process may use (``g3an.runtime.usable_cores``, which
+``g3an.train.distributed.cpu_threads`` shares among torchrun's ranks) and the torch build with its thread count:
 
     CPU: AMD EPYC (family 23, model 1; avx2 fma) — 2 usable of 2 cores, torch 2.13.0+cpu, 2 intra-op threads
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
+
+from g3an.runtime import usable_cores
 
 # the extensions that decide which kernels oneDNN and PyTorch's CPU code run, in that order
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile")
@@ -42,10 +44,6 @@ def describe_cpu(fields: dict) -> str:
     if "cpu family" in fields and "model" in fields:
         return f"{name} (family {fields['cpu family']}, model {fields['model']}; {isa})"
     return name
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def machine_line(with_torch: bool = True) -> str:

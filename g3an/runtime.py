@@ -32,6 +32,12 @@ def prefer_huge_pages() -> None:
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: ``os.sched_getaffinity`` (a ``taskset`` or cgroup cpuset
+    is respected), or the machine's count where the platform has no affinity call."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def set_process_defaults() -> None:
     """Both of the above: what ``g3an-cli`` and the benchmarks call first."""
     prefer_passive_openmp()

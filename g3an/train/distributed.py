@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 from g3an.errors import UserError
+from g3an.runtime import usable_cores
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def cpu_threads(env=None) -> int:
     env = os.environ if env is None else env
     if env.get("OMP_NUM_THREADS", "").strip().isdigit() and int(env["OMP_NUM_THREADS"]) > 0:
         return int(env["OMP_NUM_THREADS"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     local = int(env.get("LOCAL_WORLD_SIZE", "1") or 1)
     return max(1, cores // max(1, local))
 

@@ -152,6 +152,8 @@ def test_spectral_norm_in_g_is_the_reference_option_not_the_default():
              nn.ConvTranspose3d(4, 4, (1, 4, 4), (1, 2, 2), (0, 1, 1))),
     # purely temporal: the 2-D path over a (B, C, T, H·W) view (G³'s KEEP, DOUBLE and PLUS3 geometries)
     lambda: (layers.ConvTranspose3d(6, 4, (3, 1, 1), 1, (1, 0, 0)), nn.ConvTranspose3d(6, 4, (3, 1, 1), 1, (1, 0, 0))),
+    lambda: (layers.ConvTranspose3d(6, 4, (1, 1, 1), 1, 0, bias=False),  # the reference preset's kernel-1 KEEP
+             nn.ConvTranspose3d(6, 4, (1, 1, 1), 1, 0, bias=False)),
     lambda: (layers.ConvTranspose3d(6, 4, (4, 1, 1), (2, 1, 1), (1, 0, 0), bias=False),
              nn.ConvTranspose3d(6, 4, (4, 1, 1), (2, 1, 1), (1, 0, 0), bias=False)),
     lambda: (layers.ConvTranspose3d(6, 4, (4, 1, 1), (1, 1, 1), (0, 0, 0), output_padding=0, dilation=(2, 1, 1)),

@@ -4,20 +4,36 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
+from g3an.errors import UserError
 from g3an.fsutil import output_lock, signals_deferred, write_json_atomic
 from g3an.metrics.summary import REFERENCES, details, headline
 from stages.common import setup
-from stages.paths import default_path
+from stages.paths import WEIGHTS_DIR, default_path
 
 log = logging.getLogger("g3an.evaluate")
+
+
+def check_weights_tracked(weights: str) -> None:
+    """Under ``dvc repro`` (DVC sets ``DVC_STAGE``) a weights file must lie in ``weights/``, the
+    stage's dependency: one elsewhere could change the scores while DVC calls the stage up to date.
+    Run by hand, any path goes (the metric records the file's hash either way)."""
+    if not weights or "DVC_STAGE" not in os.environ:
+        return
+    folder = Path(os.path.abspath(WEIGHTS_DIR))  # the stage runs in the project's root
+    if folder not in Path(os.path.abspath(weights)).parents:
+        raise UserError(f"eval.i3d_or_resnext_weights = {weights} lies outside {WEIGHTS_DIR}/, so DVC cannot see it "
+                        f"change: copy it into {WEIGHTS_DIR}/ and set eval.i3d_or_resnext_weights="
+                        f"{WEIGHTS_DIR}/{Path(weights).name}")
 
 
 def main(generator: Optional[str], evaluator: Optional[str], shards: Optional[str], out: Optional[str],
          params: str, overrides: Sequence[str]) -> None:
     cfg = setup(params, overrides)
+    check_weights_tracked(cfg.eval.i3d_or_resnext_weights)
     import torch
 
     from g3an.metrics.evaluate import evaluate

@@ -21,6 +21,10 @@ DEFAULTS: dict[str, str] = {
     "report": "{runs_dir}/report/index.html",
 }
 
+# Pretrained weights users bring (the paper's ResNeXt FID): a dependency of `evaluate` in dvc.yaml,
+# so under `dvc repro` a weights file must lie in it (stages/evaluate.py refuses one elsewhere).
+WEIGHTS_DIR = "weights"
+
 
 def default_path(cfg, name: str, dataset: str | None = None) -> Path:
     """``DEFAULTS[name]`` filled from ``cfg.base`` (``dataset`` defaults to ``base.dataset``)."""

@@ -487,7 +487,8 @@ def make_project(folder: Path, **overrides) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("g3an", "pipeline", "stages"):
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore"):
+    for name in ("dvc.yaml", ".gitignore", "weights/README.md", "weights/.gitignore"):  # never a user's weights
+        (folder / name).parent.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, folder / name)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for key, value in {**TINY_PIPELINE, **{k.replace("__", "."): v for k, v in overrides.items()}}.items():

@@ -5,7 +5,8 @@ after global average pooling; 5,000 generated clips against all training clips.
 
 Those weights cannot be downloaded here and are never fetched: set
 ``eval.i3d_or_resnext_weights`` to a local file (the public 3D-ResNets checkpoint, a dict with a
-``state_dict`` whose keys may carry DataParallel's ``module.`` prefix). Numbers are comparable to
+``state_dict`` whose keys may carry DataParallel's ``module.`` prefix); under ``dvc repro``, one in
+``weights/`` (the stage's dependency). Numbers are comparable to
 published G³AN FIDs only with those exact Kinetics weights; the metric records the file's hash.
 """
 

@@ -122,6 +122,27 @@ def test_changing_a_train_param_reruns_train_and_what_follows(project):
     run(["git", "commit", "-qm", "longer"], project)
 
 
+def test_weights_are_a_dependency_of_evaluate_and_a_file_elsewhere_is_refused(project, tmp_path):
+    weights = project / "weights" / "resnext.pth"
+    weights.write_bytes(b"weights v1")
+    status = run(["dvc", "status"], project).stdout
+    assert re.findall(r"^(\S+):$", status, re.M) == ["evaluate"] and "weights" in status, status
+    assert run(["git", "status", "--porcelain"], project).stdout.strip() == ""  # git never sees weights
+    weights.unlink()
+    assert "up to date" in run(["dvc", "status"], project).stdout
+    # under dvc repro, a weights path outside weights/ stops evaluate before it writes anything
+    (tmp_path / "resnext.pth").write_bytes(b"weights v1")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["eval"]["i3d_or_resnext_weights"] = str(tmp_path / "resnext.pth")
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    r = run(["dvc", "repro", "evaluate"], project, check=False)
+    assert r.returncode != 0
+    assert "lies outside weights/, so DVC cannot see it change" in r.stderr + r.stdout, r.stderr
+    assert "eval.i3d_or_resnext_weights=weights/resnext.pth" in r.stderr + r.stdout
+    run(["git", "checkout", "--", "."], project)  # params back; DVC had removed evaluate's outputs first
+    assert "up to date" in run(["dvc", "status"], project).stdout
+
+
 def test_dvc_exp_run_and_show(project):
     run(["dvc", "exp", "run", "-S", "train.lr_g=0.001", "-n", "fastg"], project)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)

@@ -94,3 +94,24 @@ def test_large_tensors_of_a_cli_process_sit_on_huge_pages():
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert int(out.stdout.strip()) >= 32 * 1024  # kB: at least half of the tensor
+
+
+def test_under_dvc_only_weights_inside_the_weights_folder_pass(tmp_path, monkeypatch):
+    """evaluate's dvc.yaml dep is weights/: under `dvc repro` (DVC_STAGE set) a file elsewhere is
+    refused, a relative or absolute path inside (a symlink too) passes; run by hand, anything goes."""
+    from g3an.errors import UserError
+    from stages.evaluate import check_weights_tracked
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "elsewhere.pth").write_bytes(b"w")
+    (tmp_path / "weights" / "linked.pth").symlink_to(tmp_path / "elsewhere.pth")
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    check_weights_tracked(str(tmp_path / "elsewhere.pth"))  # by hand: the metric records its hash
+    monkeypatch.setenv("DVC_STAGE", "evaluate")
+    check_weights_tracked("")  # the paper FID off: nothing to check
+    for inside in ("weights/r.pth", str(tmp_path / "weights" / "r.pth"), "weights/linked.pth", "./weights/sub/r.pth"):
+        check_weights_tracked(inside)
+    for outside in (str(tmp_path / "elsewhere.pth"), "weights/../elsewhere.pth", "weights", "weightsX/r.pth"):
+        with pytest.raises(UserError, match="lies outside weights/.*eval.i3d_or_resnext_weights=weights/"):
+            check_weights_tracked(outside)

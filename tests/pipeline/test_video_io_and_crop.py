@@ -6,7 +6,7 @@ import pytest
 
 from g3an.errors import UserError
 from pipeline.crop import crop_resize, face_box, load_detector, resize_center_crop, square_box
-from pipeline.video_io import DecodeError, choose_decoder, read_video
+from pipeline.video_io import DecodeError, _fallback_to_opencv, choose_decoder, read_video
 from tests.helpers import face_frames, moving_frames, truncate, write_video
 
 
@@ -30,6 +30,17 @@ def test_auto_falls_back_to_opencv_where_decord_fails(tmp_path):
     with pytest.raises(DecodeError):
         read_video(path, "decord")
     assert read_video(path, "auto").shape == (8, 40, 48, 3)
+
+
+def test_auto_falls_back_to_opencv_where_decord_yields_no_frames(tmp_path):
+    # decord can open a file and report no frames where OpenCV reads them; no file made here does that
+    # (zeroed AVI frame counts make decord fail at open instead), so the fallback gets decord's empty stream
+    src = moving_frames(8, 64, 48)
+    path = write_video(tmp_path / "a.avi", src)
+    frames = np.stack(list(_fallback_to_opencv(iter(()), path, (32, 24))))
+    assert frames.shape == (8, 24, 32, 3)
+    assert np.abs(frames.astype(int) - np.stack([cv2.resize(f, (32, 24), interpolation=cv2.INTER_AREA)
+                                                 for f in src]).astype(int)).mean() < 6
 
 
 def test_auto_decoder_by_resolution():

@@ -6,6 +6,7 @@ and R1's cost.
 
     python benchmarks/bench_model.py                # all configurations (each in a subprocess)
     python benchmarks/bench_model.py --batch 8      # smaller batch
+    python benchmarks/bench_model.py --rounds 3     # every configuration 3 times, round-robin; medians
 Each configuration runs in its own process so its peak RSS is its own.
 """
 
@@ -107,13 +108,39 @@ def run_one(preset: str, width: float, attention: str, batch: int, steps: int, r
                 matmul_gflops=matmul_gflops())
 
 
+def median_run(runs: list[dict]) -> dict:
+    """One configuration's rounds as one row: the round with the median step time (so its GFLOP/s and memory
+    belong to that step), with the spread of the step time over the rounds."""
+    ordered = sorted(runs, key=lambda r: r["step_s"])
+    mid = dict(ordered[(len(ordered) - 1) // 2])
+    mid.update(rounds=len(runs), step_s_min=ordered[0]["step_s"], step_s_max=ordered[-1]["step_s"])
+    return mid
+
+
+def row_line(r: dict) -> str:
+    return (f"{r['preset']:>6} width={r['width']:<6} attn={r['attention']:<8} R1 γ={r['r1_gamma']:<3} batch={r['batch']:>3}  "
+            f"G fwd {r['g_forward_ms_per_clip']:7.1f} ms/clip  step {r['step_s']:7.2f} s "
+            + (f"[{r['step_s_min']:.2f}-{r['step_s_max']:.2f} over {r['rounds']}] " if r["rounds"] > 1 else "")
+            + f"({r['clips_per_s']:6.2f} clips/s)  " + (
+                f"{r['step_gflop']:8.1f} GFLOP/step  (F-SA {r['attention_gflop']:.1f})  {r['achieved_gflops']:6.1f} "
+                f"GFLOP/s = {r['achieved_gflops'] / r['matmul_gflops']:.2f} of a 2048² matmul ({r['matmul_gflops']:.0f})  "
+                if r["step_gflop"] is not None else "(FLOPs not counted with R1)  ") +
+            f"peak RSS {r['peak_rss_mb']:7.0f} MB (model {r['model_peak_mb']:6.0f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3, help="timed steps at the demo width (paper: 1)")
     ap.add_argument("--one", nargs=4, metavar=("PRESET", "WIDTH", "ATTENTION", "R1_GAMMA"), help=argparse.SUPPRESS)
     ap.add_argument("--skip-paper", action="store_true", help="only the demo width")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every configuration this many times, round-robin (each in its own process), and report "
+                         "the median step with its min-max: on a host whose speed drifts, one round per config "
+                         "can rank the configs wrongly")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     from g3an.runtime import set_process_defaults
 
     set_process_defaults()  # as g3an-cli runs (huge pages, passive OpenMP); the subprocesses inherit it
@@ -128,24 +155,27 @@ def main() -> None:
                ("paper", 0.125, "fused", 1.0)]
     if not args.skip_paper:
         configs += [("paper", 1.0, "fused", 0.0)]
-    rows = {}
-    for preset, width, attention, r1_gamma in configs:
-        steps = args.steps if width < 1 else 1
-        out = subprocess.run([sys.executable, __file__, "--one", preset, str(width), attention, str(r1_gamma),
-                              "--batch", str(args.batch), "--steps", str(steps)],
-                             check=True, capture_output=True, text=True).stdout
-        r = rows[(preset, width, attention, r1_gamma)] = json.loads(out.strip().splitlines()[-1])
-        print(f"{r['preset']:>6} width={r['width']:<6} attn={r['attention']:<8} R1 γ={r['r1_gamma']:<3} batch={r['batch']:>3}  "
-              f"G fwd {r['g_forward_ms_per_clip']:7.1f} ms/clip  step {r['step_s']:7.2f} s "
-              f"({r['clips_per_s']:6.2f} clips/s)  " + (
-                  f"{r['step_gflop']:8.1f} GFLOP/step  (F-SA {r['attention_gflop']:.1f})  {r['achieved_gflops']:6.1f} "
-                  f"GFLOP/s = {r['achieved_gflops'] / r['matmul_gflops']:.2f} of a 2048² matmul ({r['matmul_gflops']:.0f})  "
-                  if r["step_gflop"] is not None else "(FLOPs not counted with R1)  ") +
-              f"peak RSS {r['peak_rss_mb']:7.0f} MB (model {r['model_peak_mb']:6.0f} MB)", flush=True)
+    runs: dict[tuple, list[dict]] = {c: [] for c in configs}
+    for _ in range(args.rounds):  # round-robin: a slow spell of the host hits every config alike
+        for preset, width, attention, r1_gamma in configs:
+            steps = args.steps if width < 1 else 1
+            out = subprocess.run([sys.executable, __file__, "--one", preset, str(width), attention, str(r1_gamma),
+                                  "--batch", str(args.batch), "--steps", str(steps)],
+                                 check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            runs[(preset, width, attention, r1_gamma)].append(r)
+            print(row_line(dict(r, rounds=1)) if args.rounds == 1 else  # the rows as they come; with rounds, medians below
+                  f"round {len(runs[(preset, width, attention, r1_gamma)])}/{args.rounds}: {preset} width={width} "
+                  f"attn={attention} R1 γ={r1_gamma}: step {r['step_s']:.2f} s", flush=True)
+    rows = {c: median_run(rs) for c, rs in runs.items()}
+    if args.rounds > 1:
+        for r in rows.values():
+            print(row_line(r), flush=True)
     fused, literal, r1 = (rows[("paper", 0.125, a, g)] for a, g in (("fused", 0.0), ("literal", 0.0), ("fused", 1.0)))
     print(f"demo width fused/literal: speed x{literal['step_s'] / fused['step_s']:.2f} (target >= 2), "
           f"peak memory x{fused['model_peak_mb'] / literal['model_peak_mb']:.2f} of literal (target <= 0.5)")
-    print(f"demo width R1 γ=1 / none: step time x{r1['step_s'] / fused['step_s']:.2f}")
+    print(f"demo width R1 γ=1 / none: step time x{r1['step_s'] / fused['step_s']:.2f}"
+          + (f"  (medians over {args.rounds} rounds)" if args.rounds > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ def median_run(runs: list[dict]) -> dict:
 def row_line(r: dict) -> str:
     return (f"{r['preset']:>6} width={r['width']:<6} attn={r['attention']:<8} R1 γ={r['r1_gamma']:<3} batch={r['batch']:>3}  "
             f"G fwd {r['g_forward_ms_per_clip']:7.1f} ms/clip  step {r['step_s']:7.2f} s "
-            + (f"[{r['step_s_min']:.2f}-{r['step_s_max']:.2f} over {r['rounds']}] " if r["rounds"] > 1 else "")
+            + (f"[{r['step_s_min']:.2f}-{r['step_s_max']:.2f} over {r['rounds']}] " if r.get("rounds", 1) > 1 else "")
             + f"({r['clips_per_s']:6.2f} clips/s)  " + (
                 f"{r['step_gflop']:8.1f} GFLOP/step  (F-SA {r['attention_gflop']:.1f})  {r['achieved_gflops']:6.1f} "
                 f"GFLOP/s = {r['achieved_gflops'] / r['matmul_gflops']:.2f} of a 2048² matmul ({r['matmul_gflops']:.0f})  "
@@ -157,15 +157,16 @@ def main() -> None:
         configs += [("paper", 1.0, "fused", 0.0)]
     runs: dict[tuple, list[dict]] = {c: [] for c in configs}
     for _ in range(args.rounds):  # round-robin: a slow spell of the host hits every config alike
-        for preset, width, attention, r1_gamma in configs:
+        for config in configs:
+            preset, width, attention, r1_gamma = config
             steps = args.steps if width < 1 else 1
             out = subprocess.run([sys.executable, __file__, "--one", preset, str(width), attention, str(r1_gamma),
                                   "--batch", str(args.batch), "--steps", str(steps)],
                                  check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            runs[(preset, width, attention, r1_gamma)].append(r)
-            print(row_line(dict(r, rounds=1)) if args.rounds == 1 else  # the rows as they come; with rounds, medians below
-                  f"round {len(runs[(preset, width, attention, r1_gamma)])}/{args.rounds}: {preset} width={width} "
+            runs[config].append(r)
+            print(row_line(r) if args.rounds == 1 else  # the rows as they come; with rounds, medians below
+                  f"round {len(runs[config])}/{args.rounds}: {preset} width={width} "
                   f"attn={attention} R1 γ={r1_gamma}: step {r['step_s']:.2f} s", flush=True)
     rows = {c: median_run(rs) for c, rs in runs.items()}
     if args.rounds > 1:

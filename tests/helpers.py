@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import importlib.util
 import io
 import os
 import tarfile
@@ -24,6 +25,17 @@ from pipeline.sources.mug import EXPRESSIONS
 from pipeline.sources.weizmann import ACTIONS, ACTORS
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ as a module, loaded by path (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def tiny_spec(**kw) -> G3Spec:

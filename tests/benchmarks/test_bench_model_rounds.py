@@ -1,20 +1,11 @@
 """bench_model --rounds: one configuration's rounds reduced to one row (benchmarks/bench_model.py)."""
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_model.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_model_rounds", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.helpers import BENCHMARKS, load_benchmark
 
 
 def _run(step_s, rss):
@@ -25,7 +16,7 @@ def _run(step_s, rss):
 
 @pytest.mark.parametrize("steps, median", [([0.73, 0.34, 0.32], 0.34), ([0.5, 0.3, 0.4, 0.6], 0.4), ([0.45], 0.45)])
 def test_the_median_round_is_reported_whole_with_the_spread(steps, median):
-    bench = _bench()
+    bench = load_benchmark("bench_model")
     runs = [_run(s, 700 + i) for i, s in enumerate(steps)]
     row = bench.median_run(runs)
     chosen = next(r for r in runs if r["step_s"] == median)
@@ -38,5 +29,5 @@ def test_the_median_round_is_reported_whole_with_the_spread(steps, median):
 
 
 def test_rounds_below_one_is_refused_before_any_work():
-    out = subprocess.run([sys.executable, str(BENCH), "--rounds", "0"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "bench_model.py"), "--rounds", "0"], capture_output=True, text=True)
     assert out.returncode == 2 and "--rounds must be at least 1" in out.stderr

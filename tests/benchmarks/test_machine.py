@@ -1,17 +1,12 @@
 """The host line every benchmark prints beside its figures (benchmarks/machine.py)."""
 
-import importlib.util
 import os
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.helpers import load_benchmark
 
 
 def _machine():
-    spec = importlib.util.spec_from_file_location("bench_machine", BENCH / "machine.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("machine")
 
 
 # two processors of an AVX2-only AMD host (a Zen 1), as /proc/cpuinfo lists them

@@ -5,6 +5,7 @@ import torch
 
 from g3an.models import attention
 from g3an.models.attention import AxisSelfAttention, FactorisedSelfAttention
+from tests.helpers import load_benchmark
 
 # the fused path takes softmax(QKᵀ)V for short sequences and SDPA's flash kernel for long ones;
 # "fused-flash" forces the second on these tiny fixtures
@@ -149,9 +150,6 @@ def test_the_init_is_a_choice_that_reaches_the_generator():
 def test_the_benchmarks_analytic_attention_flops_equal_the_literal_matmuls_counted():
     """bench_model adds F-SA's FLOPs analytically (the fused CPU kernel is invisible to the FLOP
     counter); on the literal path, whose matmuls the counter sees, the two must agree exactly."""
-    import importlib.util
-    from pathlib import Path
-
     from torch.utils.flop_counter import FlopCounterMode
 
     from g3an.config import LoaderConfig, ModelConfig
@@ -159,10 +157,7 @@ def test_the_benchmarks_analytic_attention_flops_equal_the_literal_matmuls_count
     from g3an.models.build import build_models
     from g3an.train.step import Nets, gan_step, make_optimizers
 
-    path = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_model.py"
-    spec = importlib.util.spec_from_file_location("bench_model", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_model")
     torch.manual_seed(0)
     g, d_v, d_i, tz = build_models(ModelConfig(attention="literal", size=32, width=0.0625), LoaderConfig())
     nets = Nets(g, d_v, d_i, *make_optimizers(g, d_v, d_i), tz)

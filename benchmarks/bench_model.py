@@ -49,6 +49,17 @@ def attention_flops(shapes: list[tuple[str, tuple[int, ...], int]]) -> float:
     return total
 
 
+def median_seconds(call, n: int) -> float:
+    """The median wall time of ``n`` calls of ``call``, after one untimed warm-up call."""
+    call()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def run_one(preset: str, width: float, attention: str, batch: int, steps: int, r1_gamma: float = 0.0,
             **model_params) -> dict:
     """One configuration; ``model_params``: further ``ModelConfig`` fields (e.g. attention_after=3)."""
@@ -69,23 +80,10 @@ def run_one(preset: str, width: float, attention: str, batch: int, steps: int, r
     gen = torch.Generator().manual_seed(0)
     real = torch.rand(batch, 3, 16, 64, 64) * 2 - 1
 
-    with torch.no_grad():  # G forward per clip: the median of `steps` calls after a warm-up (one call read 3.6-47 ms)
+    with torch.no_grad():  # G forward per clip, a median like the step's (a single call jumped ~10x between runs)
         za, zm, _ = sample_latents(batch, tz, 0, gen)
-        g(za, zm)
-        forwards = []
-        for _ in range(steps):
-            t = time.perf_counter()
-            g(za, zm)
-            forwards.append(time.perf_counter() - t)
-        g_fwd = statistics.median(forwards) / batch
-
-    gan_step(nets, real, None, gen)  # warm-up
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        gan_step(nets, real, None, gen)
-        times.append(time.perf_counter() - t)
-    step_s = statistics.median(times)
+        g_fwd = median_seconds(lambda: g(za, zm), steps) / batch
+    step_s = median_seconds(lambda: gan_step(nets, real, None, gen), steps)
     common = dict(preset=preset, width=width, attention=attention, r1_gamma=r1_gamma, batch=batch,
                   g_forward_ms_per_clip=g_fwd * 1e3, step_s=step_s, clips_per_s=batch / step_s,
                   peak_rss_mb=_rss_mb(), model_peak_mb=_rss_mb() - base_rss)

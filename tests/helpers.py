@@ -27,7 +27,7 @@ from pipeline.sources.weizmann import ACTIONS, ACTORS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = ROOT / "benchmarks"
 
 
 def load_benchmark(name: str):

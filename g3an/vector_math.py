@@ -8,11 +8,12 @@ chunk, though high accuracy was asked for. Later calls are right. This is upstre
 pytorch/pytorch#188792 (open; oneMKL ≥ 2025.0 no longer shows it).
 
 Here it hit the first ``tanh`` of G's output in a process: the 4 × 3 × 16 × 32 × 32 clip of the test
-runs, split between 2 threads. In 1 of 100 to 4 of 12 fresh processes (the rate moved with whatever the
-process did first), one half came out off by about 400 ulp (5e-5 relative). That half is bitwise MKL's AVX2 "enhanced performance" tanh
-(``MKL_ENABLE_INSTRUCTIONS=AVX2`` with ``vmsTanh(..., VML_EP)``), while the other half and every later
-call match ``VML_HA`` (Intel Xeon model 207, torch 2.13 CPU). Training from step 1 then rounded another
-way, so a run was not bitwise reproducible, and the killed-and-resumed test failed 2 runs in 8.
+runs, split between 2 threads. In 1 of 100 to 4 of 12 fresh processes (the rate moved with whatever
+the process did first), one half came out off by about 400 ulp (5e-5 relative). That half is bitwise
+MKL's AVX2 "enhanced performance" tanh (``MKL_ENABLE_INSTRUCTIONS=AVX2`` with ``vmsTanh(..., VML_EP)``),
+while the other half and every later call match ``VML_HA`` (Intel Xeon model 207, torch 2.13 CPU).
+Training then rounded another way from step 1, so a run was not bitwise reproducible, and the
+killed-and-resumed test failed 2 runs in 8.
 
 Calling each function once on a one-element tensor runs on the calling thread alone (VML's
 ``parallel_for`` grain is 2048). So the kernel is resolved, without a race, before any real tensor

@@ -3,18 +3,11 @@
 Names encode the protocol: ``fd_cls256_16f`` is a Fréchet distance in the 256-d feature space of
 our evaluator on 16-frame clips. Every result records N real, N fake, resolution, clip length,
 frame steps and the feature extractor.
-
-The judge's training and every metric run networks: MKL's vector-math kernels are resolved here
-first, as in ``g3an.models`` (``g3an.vector_math``).
 """
 
 from __future__ import annotations
 
 from typing import Callable
-
-from g3an.vector_math import resolve_kernels
-
-resolve_kernels()
 
 METRICS: dict[str, Callable] = {}
 

@@ -28,9 +28,11 @@ from torch import nn
 from g3an.config import EvalConfig, LoaderConfig
 from g3an.errors import UserError
 from g3an.persistence import load_artifact, save_artifact
+from g3an.vector_math import resolve_kernels
 from pipeline.loader import ClipLoader, ClipStream, to_model_input
 from pipeline.manifest import clip_plan, verified_shards
 
+resolve_kernels()  # the judge is a network too: MKL's vector-math kernels resolved on one thread first
 log = logging.getLogger("g3an.evaluator")
 EMBED, FEATURE = 128, 256
 

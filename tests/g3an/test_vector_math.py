@@ -10,7 +10,7 @@ from tests.helpers import ROOT
 _RESOLVED = "import sys; {imports}; import g3an.vector_math as v; print(v.resolved(), 'torch' in sys.modules)"
 
 
-def _fresh(code: str) -> str:
+def _fresh(code: str) -> list[str]:
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return r.stdout.split()
@@ -58,7 +58,7 @@ g.eval()
 z_a, z_m, labels = sample_latents(4, tz, 4, torch.Generator().manual_seed(5), torch.device('cpu'), torch.float32)
 with torch.no_grad():
     first, second = g(z_a, z_m, labels), g(z_a, z_m, labels)
-print(first.numel() > 2 * 2048 and torch.get_num_threads(), torch.equal(first, second))
+print(first.numel(), torch.equal(first, second))
 """
-    threads, same = _fresh(code)
-    assert threads != "False" and same == "True"
+    numel, same = _fresh(code)
+    assert int(numel) > 2 * 2048 and same == "True"  # above VML's grain: every thread takes a chunk

@@ -10,28 +10,21 @@ Runs with g3an-cli's process defaults (huge pages for large tensors, passive Ope
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from g3an.runtime import set_process_defaults  # noqa: E402  (no torch import)
 from machine import machine_line  # noqa: E402  (this script's folder is on sys.path)
+from timing import median_seconds  # noqa: E402
 
 CASES = [("demo width 1/8", 16, 16), ("paper width 1", 128, 8)]  # (name, C, batch)
 
 
 def time_call(module, x, reps: int) -> float:
-    """Median seconds of module(x).sum().backward(), after one warm-up call."""
-    times = []
-    for _ in range(reps + 1):
-        xx = x.detach().requires_grad_(True)
-        t = time.perf_counter()
-        module(xx).sum().backward()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times[1:])
+    """Median seconds of module(x).sum().backward() on a fresh leaf, after one warm-up call."""
+    return median_seconds(lambda: module(x.detach().requires_grad_(True)).sum().backward(), reps)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -49,17 +48,6 @@ def attention_flops(shapes: list[tuple[str, tuple[int, ...], int]]) -> float:
     return total
 
 
-def median_seconds(call, n: int) -> float:
-    """The median wall time of ``n`` calls of ``call``, after one untimed warm-up call."""
-    call()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def run_one(preset: str, width: float, attention: str, batch: int, steps: int, r1_gamma: float = 0.0,
             **model_params) -> dict:
     """One configuration; ``model_params``: further ``ModelConfig`` fields (e.g. attention_after=3)."""
@@ -70,6 +58,7 @@ def run_one(preset: str, width: float, attention: str, batch: int, steps: int, r
     from g3an.models.build import build_models
     from g3an.sampling import sample_latents
     from g3an.train.step import Nets, gan_step, make_optimizers
+    from timing import median_seconds  # this script's folder is on sys.path when it runs
 
     torch.manual_seed(0)
     base_rss = _rss_mb()

@@ -55,10 +55,8 @@ import argparse
 import importlib
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_model import _rss_mb, run_one  # noqa: E402  (this script's folder is on sys.path; no torch import)
 from machine import machine_line  # noqa: E402
+from timing import median_seconds  # noqa: E402
 from g3an.runtime import set_process_defaults  # noqa: E402  (no torch import)
 
 PUBLIC_URL = "https://github.com/wyhsirius/g3an-project"
@@ -176,15 +175,11 @@ def run_public(path: str, width: float, attention: bool, batch: int, steps: int)
 
     seen: list = []
     hook = _attention_input_hook((fsa_kind,), seen)
-    step()  # warm-up
+    step()  # warm-up, with the hook that records F-SA's input shape
     hook.remove()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    step_s = median_seconds(step, steps, warmup=0)
     return dict(side="public", width=width, attention=attention, batch=batch, steps=steps,
-                step_s=statistics.median(times), peak_rss_mb=_rss_mb(), model_peak_mb=_rss_mb() - base_rss,
+                step_s=step_s, peak_rss_mb=_rss_mb(), model_peak_mb=_rss_mb() - base_rss,
                 fsa_input=seen[0] if seen else None, ch=ch)
 
 

@@ -483,6 +483,20 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 600, env
     return r
 
 
+def python_c(code: str, *args: str, env: dict | None = None, timeout: float = 120) -> str:
+    """The stdout of a fresh interpreter running ``python -c code args…`` in the project root: for what
+    only a new process shows (what an import pulls in or sets up, CPU affinity, how memory is backed).
+    ``env``: the whole environment (default: this process's). A non-zero exit raises with its stderr."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"python -c failed ({r.returncode}):\n{code}\n{r.stderr[-3000:]}")
+    return r.stdout
+
+
 def ran(output: str) -> list[str]:
     """The stages a `dvc repro` / `dvc exp run` output says it ran, in order."""
     import re

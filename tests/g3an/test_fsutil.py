@@ -9,7 +9,7 @@ import pytest
 
 from g3an.errors import UserError
 from g3an.fsutil import MARKER, atomic_path, output_lock, signals_deferred, staged_dir, write_json_atomic
-from tests.helpers import ROOT
+from tests.helpers import ROOT, python_c
 
 
 def test_atomic_files_get_the_usual_mode_and_failures_leave_nothing(tmp_path):
@@ -60,8 +60,7 @@ def test_a_folder_g3an_did_not_write_is_never_replaced(tmp_path, monkeypatch):
 
 
 def test_temp_folders_of_dead_processes_are_removed_at_the_next_run(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = python_c("import os; print(os.getpid())").strip()
     (tmp_path / f".out.tmp-{dead}").mkdir()
     (tmp_path / f".out.tmp-{os.getppid()}").mkdir()  # a live process's: left alone
     with staged_dir(tmp_path / "out", "test"):

@@ -1,19 +1,14 @@
 """MKL's vector-math kernels are resolved on one thread before any network runs (g3an.vector_math)."""
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import python_c
 
 _RESOLVED = "import sys; {imports}; import g3an.vector_math as v; print(v.resolved(), 'torch' in sys.modules)"
 
 
 def _fresh(code: str) -> list[str]:
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.split()
+    return python_c(code).split()
 
 
 @pytest.mark.parametrize("package", ["g3an.models", "g3an.metrics.evaluator"])

@@ -1,11 +1,10 @@
 import os
-import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.helpers import ROOT, cli
+from tests.helpers import ROOT, cli, python_c
 
 
 def test_help_is_instant_and_lists_every_stage(tmp_path):
@@ -16,10 +15,9 @@ def test_help_is_instant_and_lists_every_stage(tmp_path):
     for command in ("download", "preprocess", "train", "config"):
         assert command in r.stdout
     assert took < 5  # a loose bound; the import check below is the real guarantee
-    probe = subprocess.run([sys.executable, "-c", "import sys, stages.cli; "
-                            "print(sorted(m for m in ('torch', 'webdataset', 'cv2', 'decord') if m in sys.modules))"],
-                           capture_output=True, text=True, cwd=ROOT)
-    assert probe.stdout.strip() == "[]"
+    probe = python_c("import sys, stages.cli; "
+                     "print(sorted(m for m in ('torch', 'webdataset', 'cv2', 'decord') if m in sys.modules))")
+    assert probe.strip() == "[]"
 
 
 def test_help_reads_as_plain_words(tmp_path):
@@ -92,8 +90,7 @@ def test_large_tensors_of_a_cli_process_sit_on_huge_pages():
             "x = torch.ones(16 * 2**20)\n"
             "print(next(l for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')).split()[1])")
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert int(out.stdout.strip()) >= 32 * 1024  # kB: at least half of the tensor
+    assert int(python_c(code, env=env).strip()) >= 32 * 1024  # kB: at least half of the tensor
 
 
 def test_under_dvc_only_weights_inside_the_weights_folder_pass(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ head (``train.class_head``)."""
 
 import pytest
 
-from tests.helpers import assert_ranks_identical, make_index_shards, run_ddp_driver
+from tests.helpers import assert_ranks_identical, make_index_shards, python_c, run_ddp_driver
 
 
 @pytest.mark.parametrize("extra", [["train__r1_gamma=0"], [], ["train__pair_d=1"], ["train__class_head=1"],
@@ -24,8 +24,6 @@ def test_two_rank_ddp_run(tmp_path, extra):
 
 def test_cpu_threads_follow_affinity_local_ranks_and_the_users_omp_setting():
     import os
-    import subprocess
-    import sys
 
     from g3an.train.distributed import cpu_threads
 
@@ -36,5 +34,4 @@ def test_cpu_threads_follow_affinity_local_ranks_and_the_users_omp_setting():
     # a process pinned to one core (taskset, a cgroup cpuset) gets one thread, whatever the machine has
     code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
             "from g3an.train.distributed import cpu_threads; print(cpu_threads({}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "1"
+    assert python_c(code).strip() == "1"

@@ -1,5 +1,5 @@
-"""GAN losses on raw logits. ``"bce"`` is the non-saturating loss of the paper (BCE with logits);
-``"hinge"`` is an option."""
+"""GAN losses on raw logits — ``"bce"`` is the non-saturating loss of the paper (BCE with logits),
+``"hinge"`` an option — and the colour prior on G's clips (``train.colour_prior``)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,15 @@ def g_loss(fake: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     if kind == "hinge":
         return -fake.mean()
     raise ValueError(f"unknown loss {kind!r}; expected 'bce' or 'hinge'")
+
+
+def colour_quantile_drift(video: torch.Tensor, quantiles: int = 64) -> torch.Tensor:
+    """How much each frame's colour distribution strays from its clip's: per clip, channel and frame the
+    pixel values sorted and read at ``quantiles`` evenly spaced ranks (the frame's quantile function), then
+    the mean |q_t − mean_t q_t| — a 1-D Wasserstein-1 distance per channel. Where the pixels are does not
+    count: an object moving over a still background scores 0, one that fades or turns colour does not.
+    video (B, 3, T, H, W) → a scalar."""
+    x = video.float().flatten(3)  # (B, 3, T, H·W)
+    ranks = torch.linspace(0, x.shape[-1] - 1, quantiles, device=x.device).round().long()  # (Q,)
+    q = x.sort(dim=-1).values.index_select(-1, ranks)  # (B, 3, T, Q)
+    return (q - q.mean(dim=2, keepdim=True)).abs().mean()

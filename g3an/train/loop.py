@@ -281,7 +281,8 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
     return Nets(g_run, dv_run, di_run, run.opt_g, run.opt_d, run.latent_length, n_classes, loss=tc.loss,
                 r1_gamma=tc.r1_gamma, r1_every=tc.r1_every, augment_translate=tc.augment_translate,
                 zm_diversity=tc.zm_diversity, zm_info=tc.zm_info, d_p=dp_run[0] if dp_run else None,
-                pair_d=tc.pair_d, class_head=tc.class_head, za_info=tc.za_info), autocast
+                pair_d=tc.pair_d, class_head=tc.class_head, za_info=tc.za_info,
+                colour_prior=tc.colour_prior), autocast
 
 
 class _Ticker:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from g3an.losses import d_loss, g_loss
+from g3an.losses import colour_quantile_drift, d_loss, g_loss
 from g3an.sampling import pick_frames, sample_latents
 from g3an.train.augment import translate
 
@@ -41,6 +41,7 @@ class Nets:
     pair_d: float = 0.0  # weight of D_P's losses; > 0 needs d_p and a real batch of same-subject pairs (2k, 2k + 1)
     class_head: float = 0.0  # weight of AC-GAN's class cross-entropy (D_V built with its class head); 0 = off
     za_info: float = 0.0  # weight of InfoGAN's z_a regression (D_I built with its appearance-code head); 0 = off
+    colour_prior: float = 0.0  # weight of colour_quantile_drift on G's clips; 0 = off (the paper)
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
@@ -93,7 +94,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``, ``zm_info_d`` and
     ``zm_info_g`` with ``zm_info``, ``za_info_d`` and ``za_info_g`` with ``za_info``,
     ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``, ``class_d``/``class_g`` with
-    ``class_head``).
+    ``class_head``, ``colour_drift`` with ``colour_prior``).
 
     With ``pair_d`` the real batch must come as same-subject pairs (clips 2k and 2k + 1: the loader's
     ``subject_pairs``); the fakes are paired alike — clip 2k + 1 shares clip 2k's z_a — and take the
@@ -215,6 +216,9 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     if spread is not None:  # MSGAN's mode-seeking term: large when z_m changes the clip's motion little
         extra["zm_spread"] = spread
         loss_g = loss_g + nets.zm_diversity / (spread + 1e-5)
+    if nets.colour_prior > 0:  # each frame's colour quantiles held to its clip's, wherever the object is
+        extra["colour_drift"] = colour_quantile_drift(fake)
+        loss_g = loss_g + nets.colour_prior * extra["colour_drift"]
     loss_g.backward()
     nets.opt_g.step()
     for d in discriminators:

@@ -1,0 +1,70 @@
+"""``train.colour_prior``: each frame's colour quantiles held to its clip's (losses.colour_quantile_drift),
+added to G's loss. Where the pixels are does not count; what colours the frame holds does."""
+
+import copy
+
+import torch
+
+from g3an.config import TrainConfig, load_config
+from g3an.losses import colour_quantile_drift
+from g3an.sampling import sample_latents
+from g3an.train.step import gan_step
+from tests.helpers import ROOT, assert_update_is_plain_plus, sgd_nets
+
+
+def _blob_clip(t: int = 8, size: int = 32) -> torch.Tensor:
+    """One clip (1, 3, T, H, W): a 6×6 red square moving right across a grey ground, one pixel a frame."""
+    clip = torch.full((1, 3, t, size, size), -0.5)
+    for i in range(t):
+        clip[0, :, i, 10:16, 4 + i:10 + i] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)
+    return clip
+
+
+def test_motion_and_a_shuffle_of_pixels_cost_nothing_a_colour_change_does():
+    clip = _blob_clip()
+    assert colour_quantile_drift(clip) == 0  # the object moves; each frame holds the same colours
+    shuffled = clip.flatten(3)[..., torch.randperm(32 * 32)].view_as(clip)
+    assert colour_quantile_drift(shuffled) == 0
+    turned = clip.clone()
+    turned[0, 1, 4:][turned[0, 0, 4:] > 0] = 1.0  # the square turns yellow half-way
+    # the green channel's top quantiles (the square's 36 of 1024 pixels: ~2 of 64 ranks) go from -1 to 1 in
+    # half the frames: |±1| there, so the mean over every channel, frame and rank is 2 / 64 / 3
+    torch.testing.assert_close(colour_quantile_drift(turned), torch.tensor(2 / 64 / 3), rtol=0.5, atol=0)
+    assert colour_quantile_drift(turned) > 0.005
+
+
+def test_a_fade_costs_in_proportion_to_how_far_the_frames_stray():
+    still = _blob_clip()[:, :, :1].expand(-1, -1, 4, -1, -1)  # (1, 3, 4, H, W): one frame, four times
+    fade = still * torch.tensor([1.0, 1.0, 0.5, 0.5]).view(1, 1, 4, 1, 1)  # the last two frames at half contrast
+    # every quantile of the last two frames halves: |q_t − mean_t q_t| = |q| / 4 in every frame
+    expected = still[:, :, 0].flatten(2).sort(-1).values[..., torch.linspace(0, 1023, 64).round().long()]
+    torch.testing.assert_close(colour_quantile_drift(fade), expected.abs().mean() / 4)
+    assert colour_quantile_drift(still) == 0
+
+
+def test_the_prior_is_on_by_default_and_params_yaml_says_the_same():
+    assert TrainConfig().colour_prior == 30.0 == load_config(ROOT / "params.yaml").train.colour_prior
+
+
+WEIGHT = 30.0
+REAL, LABELS = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
+
+
+def test_g_moves_by_the_gradient_of_the_prior_on_its_fakes_and_the_ds_do_not():
+    plain, prior = sgd_nets({}, colour_prior=0.0), sgd_nets({}, colour_prior=WEIGHT)
+    g0 = copy.deepcopy(prior.g)
+    out_plain = gan_step(plain, REAL, LABELS, torch.Generator().manual_seed(1))
+    out = gan_step(prior, REAL, LABELS, torch.Generator().manual_seed(1))
+    assert "colour_drift" not in out_plain
+
+    z_a, z_m, fake_labels = sample_latents(4, prior.latent_length, 3, torch.Generator().manual_seed(1),
+                                           dtype=torch.float64)  # the step's first draws
+    drift = colour_quantile_drift(g0(z_a, z_m, fake_labels))  # the step's fakes, from G as it was
+    torch.testing.assert_close(out["colour_drift"], drift)
+    assert drift > 0
+    grads = torch.autograd.grad(WEIGHT * drift, list(g0.parameters()), allow_unused=True, materialize_grads=True)
+    assert_update_is_plain_plus(g0, prior.g, plain.g, grads)  # −w∇ of the prior on top of the plain step
+    assert max(e.abs().max() for e in grads) > 0
+    for a, b in zip(list(plain.d_v.parameters()) + list(plain.d_i.parameters()),
+                    list(prior.d_v.parameters()) + list(prior.d_i.parameters())):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the Ds' step comes before G's and never sees it

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -30,6 +31,16 @@ def colour_quantile_drift(video: torch.Tensor, quantiles: int = 64) -> torch.Ten
     count: an object moving over a still background scores 0, one that fades or turns colour does not.
     video (B, 3, T, H, W) → a scalar."""
     x = video.float().flatten(3)  # (B, 3, T, H·W)
-    ranks = torch.linspace(0, x.shape[-1] - 1, quantiles, device=x.device).round().long()  # (Q,)
-    q = x.sort(dim=-1).values.index_select(-1, ranks)  # (B, 3, T, Q)
+    ranks = torch.linspace(0, x.shape[-1] - 1, quantiles).round().long()  # (Q,)
+    q = x.gather(-1, _argsort(x.detach())[..., ranks].to(x.device))  # (B, 3, T, Q): the gradient goes to those pixels
     return (q - q.mean(dim=2, keepdim=True)).abs().mean()
+
+
+def _argsort(x: torch.Tensor) -> torch.Tensor:
+    """Each row's ascending order (indices). On the CPU numpy's SIMD sort: 2.8x faster than torch.sort
+    on G's (16, 3, 16, 4096) clips (32 vs 89 ms, fwd + bwd of the prior; docs/what-we-tried.md, "The
+    colour prior made the default"). Exact ties may come out in another order than torch.sort's: the same
+    quantile values, the gradient on another of the tied pixels."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.argsort(x.numpy(), axis=-1))
+    return x.argsort(dim=-1)

@@ -68,3 +68,26 @@ def test_g_moves_by_the_gradient_of_the_prior_on_its_fakes_and_the_ds_do_not():
     for a, b in zip(list(plain.d_v.parameters()) + list(plain.d_i.parameters()),
                     list(prior.d_v.parameters()) + list(prior.d_i.parameters())):
         torch.testing.assert_close(a, b, rtol=0, atol=0)  # the Ds' step comes before G's and never sees it
+
+
+def test_on_distinct_values_the_gradient_is_torch_sorts_and_tied_pixels_share_what_torch_gives_them():
+    torch.manual_seed(0)
+    x = (torch.randperm(4 * 3 * 4 * 256).float() / 1000).view(4, 3, 4, 16, 16).requires_grad_()  # no ties
+    ranks = torch.linspace(0, 255, 64).round().long()
+
+    def by_torch_sort(v):
+        q = v.flatten(3).sort(-1).values.index_select(-1, ranks)
+        return (q - q.mean(2, keepdim=True)).abs().mean()
+
+    torch.testing.assert_close(colour_quantile_drift(x), by_torch_sort(x), rtol=0, atol=0)
+    ours, theirs = (torch.autograd.grad(f(x), x)[0] for f in (colour_quantile_drift, by_torch_sort))
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    tied = x.detach().round()  # many exact ties per row: the same values; each value's share of the gradient
+    ours, theirs = (torch.autograd.grad(f(t), t)[0] for f, t in ((colour_quantile_drift, tied.clone().requires_grad_()),
+                                                                  (by_torch_sort, tied.clone().requires_grad_())))
+    torch.testing.assert_close(colour_quantile_drift(tied), by_torch_sort(tied), rtol=0, atol=0)
+    flat = tied.flatten(3)
+    for v in flat.unique():  # per clip, channel and frame
+        share = [(g.flatten(3) * (flat == v)).sum(-1) for g in (ours, theirs)]  # (B, 3, T)
+        torch.testing.assert_close(*share)
+    assert theirs.abs().sum() > 0

@@ -402,6 +402,14 @@ def sgd_nets(heads: dict, lr_d: float = 1.0, **weights):
     return Nets(g, d_v, d_i, opt_g, opt_d, tz, n_classes=3, **weights)
 
 
+def sgd_batch():
+    """A real batch for ``sgd_nets``: 4 float64 clips (B, 3, T, H, W) = (4, 3, 16, 32, 32) in [-1, 1) from
+    torch's global generator, and their labels (0, 1, 2, 0) among its 3 classes."""
+    import torch
+
+    return torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])
+
+
 def assert_update_is_plain_plus(before, after, plain_after, grads) -> None:
     """An SGD step at lr 1 of a net with one more loss term: each parameter moved as the same net
     without the term (``plain_after``, from the same ``before``) moved, plus −∇ of the term

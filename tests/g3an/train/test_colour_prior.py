@@ -9,7 +9,7 @@ from g3an.config import TrainConfig, load_config
 from g3an.losses import colour_quantile_drift
 from g3an.sampling import sample_latents
 from g3an.train.step import gan_step
-from tests.helpers import ROOT, assert_update_is_plain_plus, sgd_nets
+from tests.helpers import ROOT, assert_update_is_plain_plus, sgd_batch, sgd_nets
 
 
 def _blob_clip(t: int = 8, size: int = 32) -> torch.Tensor:
@@ -47,7 +47,7 @@ def test_the_prior_is_on_by_default_and_params_yaml_says_the_same():
 
 
 WEIGHT = 30.0
-REAL, LABELS = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
+REAL, LABELS = sgd_batch()  # (B, 3, T, H, W), (B,)
 
 
 def test_g_moves_by_the_gradient_of_the_prior_on_its_fakes_and_the_ds_do_not():

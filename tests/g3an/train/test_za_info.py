@@ -10,7 +10,7 @@ from g3an.latent import Z_APPEARANCE
 from g3an.models.discriminators import ImageDiscriminator
 from g3an.sampling import pick_frames, sample_latents
 from g3an.train.step import Nets, code_error, gan_step
-from tests.helpers import assert_same_checkpoints, assert_update_is_plain_plus, sgd_nets, straight_and_resumed
+from tests.helpers import assert_same_checkpoints, assert_update_is_plain_plus, sgd_batch, sgd_nets, straight_and_resumed
 
 
 def test_the_q_head_reads_the_same_pass_as_the_logit():
@@ -25,7 +25,7 @@ def test_the_q_head_reads_the_same_pass_as_the_logit():
 
 
 WEIGHT = 3.0
-REAL, LABELS = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
+REAL, LABELS = sgd_batch()  # (B, 3, T, H, W), (B,)
 
 
 def _nets(weight: float, lr_d: float = 1.0) -> Nets:

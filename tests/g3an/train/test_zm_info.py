@@ -9,7 +9,7 @@ import torch
 from g3an.models.discriminators import VideoDiscriminator
 from g3an.sampling import sample_latents
 from g3an.train.step import Nets, code_error, gan_step
-from tests.helpers import assert_update_is_plain_plus, sgd_nets
+from tests.helpers import assert_update_is_plain_plus, sgd_batch, sgd_nets
 
 
 @pytest.mark.parametrize("mode", ["3d", "2p1d"])
@@ -40,7 +40,7 @@ def _nets(weight: float, lr_d: float = 1.0) -> Nets:
 
 
 def test_d_v_and_its_q_head_move_by_the_gradient_of_reading_z_m_back_from_the_fakes():
-    real, labels = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])  # (B, 3, T, H, W)
+    real, labels = sgd_batch()  # (B, 3, T, H, W), (B,)
     plain, info = _nets(0.0), _nets(WEIGHT)
     assert plain.d_v.q is None and info.d_v.q is not None
     g0, d0 = copy.deepcopy(info.g), copy.deepcopy(info.d_v)
@@ -62,7 +62,7 @@ def test_d_v_and_its_q_head_move_by_the_gradient_of_reading_z_m_back_from_the_fa
 
 
 def test_g_moves_by_the_gradient_of_making_z_m_readable_through_the_fixed_d_v_and_q():
-    real, labels = torch.rand(4, 3, 16, 32, 32, dtype=torch.float64) * 2 - 1, torch.tensor([0, 1, 2, 0])
+    real, labels = sgd_batch()
     plain, info = _nets(0.0, lr_d=0.0), _nets(WEIGHT, lr_d=0.0)  # Ds held still: G's step sees the same D_V
     info.d_v.load_state_dict(plain.d_v.state_dict(), strict=False)  # D_V's body and head, all but Q
     info.d_i.load_state_dict(plain.d_i.state_dict())  # (Q's initial draw shifted D_I's)

@@ -195,6 +195,8 @@ class TrainConfig:
     #                          theirs; off in unconditional runs (no classes to learn); 0 = off (the paper)
     colour_prior: float = 30.0  # weight of G's colour prior: each frame's colour quantiles held to its clip's
     #                             (losses.colour_quantile_drift); 0 = off (the paper)
+    change_prior: float = 0.0  # weight of G's temporal-change prior: the batch's per-pixel |x_{t+1} − x_t| held
+    #                            to the real batch's distribution (losses.change_quantile_gap); 0 = off (the paper)
     ema_beta: float = 0.99  # 0 disables the EMA generator
     conditional: Literal["auto", "yes", "no"] = "auto"
     ckpt_every: int = 100
@@ -224,6 +226,7 @@ class TrainConfig:
         _require(self.pair_d >= 0, "pair_d", self.pair_d, "a number >= 0 (0 = off)")
         _require(self.class_head >= 0, "class_head", self.class_head, "a number >= 0 (0 = off)")
         _require(self.colour_prior >= 0, "colour_prior", self.colour_prior, "a number >= 0 (0 = off)")
+        _require(self.change_prior >= 0, "change_prior", self.change_prior, "a number >= 0 (0 = off)")
         _require(not (self.pair_d > 0 and self.zm_diversity > 0), "pair_d", self.pair_d,
                  "0 with train.zm_diversity > 0 (each pairs the batch's clips its own way)")
 

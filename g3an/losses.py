@@ -1,5 +1,6 @@
 """GAN losses on raw logits — ``"bce"`` is the non-saturating loss of the paper (BCE with logits),
-``"hinge"`` an option — and the colour prior on G's clips (``train.colour_prior``)."""
+``"hinge"`` an option — and the priors on G's clips: colour (``train.colour_prior``) and temporal change
+(``train.change_prior``)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,24 @@ def colour_quantile_drift(video: torch.Tensor, quantiles: int = 64) -> torch.Ten
     ranks = torch.linspace(0, x.shape[-1] - 1, quantiles).round().long()  # (Q,)
     q = x.gather(-1, _argsort(x.detach())[..., ranks].to(x.device))  # (B, 3, T, Q): the gradient goes to those pixels
     return (q - q.mean(dim=2, keepdim=True)).abs().mean()
+
+
+def change_quantile_gap(fake: torch.Tensor, real: torch.Tensor, gen: torch.Generator,
+                        samples: int = 65536) -> torch.Tensor:
+    """How far the batch's per-pixel temporal changes |x_{t+1} − x_t| are distributed from the real batch's:
+    the 1-D Wasserstein-1 distance between the two, estimated on the same ``samples`` random positions of
+    each (sorted, compared rank by rank). Real clips change sparsely — a still ground, a tail of large
+    changes where the object's edges move — so a still clip (no tail) and a flickering one (a dense
+    body of small changes) both cost. fake and real (B, 3, T, H, W) alike; the gradient goes to fake only
+    → a scalar."""
+    b, c, t, h, w = fake.shape
+    at = torch.randint(b * c * (t - 1) * h * w, (samples,), generator=gen).to(fake.device)  # (S,): in (B, 3, T−1, H, W)
+    frame = h * w
+    at = at + at // ((t - 1) * frame) * frame  # (S,): the same pixels' index in (B, 3, T, H, W), at frame t
+    d_fake = (fake.reshape(-1)[at + frame] - fake.reshape(-1)[at]).float().abs()  # (S,): only where sampled
+    d_real = (real.reshape(-1)[at + frame] - real.reshape(-1)[at]).detach().float().abs()
+    order = _argsort(d_fake.detach()[None])[0].to(fake.device)
+    return (d_fake[order] - d_real.sort().values).abs().mean()
 
 
 def _argsort(x: torch.Tensor) -> torch.Tensor:

@@ -282,7 +282,7 @@ def _for_device(run: _Run, cfg: Config, n_classes: int, d: distributed.Dist) -> 
                 r1_gamma=tc.r1_gamma, r1_every=tc.r1_every, augment_translate=tc.augment_translate,
                 zm_diversity=tc.zm_diversity, zm_info=tc.zm_info, d_p=dp_run[0] if dp_run else None,
                 pair_d=tc.pair_d, class_head=tc.class_head, za_info=tc.za_info,
-                colour_prior=tc.colour_prior), autocast
+                colour_prior=tc.colour_prior, change_prior=tc.change_prior), autocast
 
 
 class _Ticker:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from g3an.losses import colour_quantile_drift, d_loss, g_loss
+from g3an.losses import change_quantile_gap, colour_quantile_drift, d_loss, g_loss
 from g3an.sampling import pick_frames, sample_latents
 from g3an.train.augment import translate
 
@@ -42,6 +42,7 @@ class Nets:
     class_head: float = 0.0  # weight of AC-GAN's class cross-entropy (D_V built with its class head); 0 = off
     za_info: float = 0.0  # weight of InfoGAN's z_a regression (D_I built with its appearance-code head); 0 = off
     colour_prior: float = 0.0  # weight of colour_quantile_drift on G's clips; 0 = off (the paper)
+    change_prior: float = 0.0  # weight of change_quantile_gap, G's clips against the real batch; 0 = off (the paper)
 
 
 def make_optimizers(g: nn.Module, d_v: nn.Module, d_i: nn.Module, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
@@ -94,7 +95,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     (plus ``r1_video``/``r1_image`` on R1 steps, ``zm_spread`` with ``zm_diversity``, ``zm_info_d`` and
     ``zm_info_g`` with ``zm_info``, ``za_info_d`` and ``za_info_g`` with ``za_info``,
     ``loss_d_pair``/``loss_g_pair`` (and ``r1_pair``) with ``pair_d``, ``class_d``/``class_g`` with
-    ``class_head``, ``colour_drift`` with ``colour_prior``).
+    ``class_head``, ``colour_drift`` with ``colour_prior``, ``change_gap`` with ``change_prior``).
 
     With ``pair_d`` the real batch must come as same-subject pairs (clips 2k and 2k + 1: the loader's
     ``subject_pairs``); the fakes are paired alike — clip 2k + 1 shares clip 2k's z_a — and take the
@@ -128,6 +129,7 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     with autocast():
         fake = nets.g(z_a, z_m, fake_labels)  # (B, 3, T, H, W)
     spread = zm_spread(fake, z_m, pairs) if pairs else None
+    raw_real, raw_fake = real, fake  # (B, 3, T, H, W): the change prior compares these, before any shift
     # what both Ds see (D_I a frame of it): real and fake shifted alike when augment_translate > 0
     real, fake = (translate(v, nets.augment_translate, gen) for v in (real, fake))
 
@@ -219,6 +221,9 @@ def gan_step(nets: Nets, real: torch.Tensor, labels: Optional[torch.Tensor], gen
     if nets.colour_prior > 0:  # each frame's colour quantiles held to its clip's, wherever the object is
         extra["colour_drift"] = colour_quantile_drift(fake)
         loss_g = loss_g + nets.colour_prior * extra["colour_drift"]
+    if nets.change_prior > 0:  # the batch's temporal changes distributed as the real batch's: sparse, edged
+        extra["change_gap"] = change_quantile_gap(raw_fake, raw_real, gen)
+        loss_g = loss_g + nets.change_prior * extra["change_gap"]
     loss_g.backward()
     nets.opt_g.step()
     for d in discriminators:

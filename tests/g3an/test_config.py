@@ -53,6 +53,7 @@ def test_paper_width_with_the_demo_attention_placement_is_flagged():
     ({"train": {"class_head": -1}}, "train.class_head = -1.0 is invalid: expected a number >= 0"),
     ({"train": {"za_info": -1}}, "train.za_info = -1.0 is invalid: expected a number >= 0"),
     ({"train": {"colour_prior": -1}}, "train.colour_prior = -1.0 is invalid: expected a number >= 0"),
+    ({"train": {"change_prior": -1}}, "train.change_prior = -1.0 is invalid: expected a number >= 0"),
     ({"train": {"pair_d": 1, "zm_diversity": 0.1}}, "pair_d = 1.0 is invalid: expected 0 with train.zm_diversity > 0"),
 ])
 def test_bad_values_name_the_dotted_key(data, fragment):

@@ -1,0 +1,108 @@
+"""``train.change_prior``: the batch's per-pixel temporal changes |x_{t+1} − x_t| held to the real batch's
+distribution (losses.change_quantile_gap), added to G's loss. A still clip and a flickering one both cost;
+the real batch itself costs nothing."""
+
+import copy
+
+import torch
+
+from g3an.config import TrainConfig, load_config
+from g3an.losses import change_quantile_gap
+from g3an.sampling import sample_latents
+from g3an.train.step import gan_step
+from tests.helpers import ROOT, assert_update_is_plain_plus, sgd_batch, sgd_nets
+
+
+def _moving_squares(b: int = 2, t: int = 8, size: int = 32) -> torch.Tensor:
+    """(B, 3, T, H, W): a 6×6 red square moving right across a grey ground, one pixel a frame, per clip."""
+    clip = torch.full((b, 3, t, size, size), -0.5)
+    for i in range(t):
+        clip[:, :, i, 10:16, 4 + i:10 + i] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)
+    return clip
+
+
+def _gen() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def test_the_real_batch_costs_nothing_a_still_clip_costs_the_real_changes_mean():
+    real = _moving_squares()
+    assert change_quantile_gap(real, real, _gen()) == 0
+    still = real[:, :, :1].expand_as(real)  # (B, 3, T, H, W): the first frame, held
+    # every fake change is 0: the distance is the mean real change over the sampled positions
+    d_real = (real[:, :, 1:] - real[:, :, :-1]).abs().flatten()
+    at = torch.randint(d_real.numel(), (65536,), generator=_gen())
+    torch.testing.assert_close(change_quantile_gap(still, real, _gen()), d_real[at].mean())
+    # per frame pair the square's leading and trailing columns change, 12 pixels by 1.5 (red) + 0.5 + 0.5,
+    # among 3 × 1024 values: 30 / 3072 ≈ 0.0098 over the whole clip
+    torch.testing.assert_close(change_quantile_gap(still, real, _gen()), torch.tensor(30 / 3072), rtol=0.05, atol=0)
+
+
+def test_flicker_costs_though_the_clip_moves_as_the_real_one():
+    real = _moving_squares()
+    flicker = real + 0.05 * torch.randn(real.shape, generator=torch.Generator().manual_seed(1))
+    gap = change_quantile_gap(flicker, real, _gen())
+    # the still ground's changes go from 0 to |N(0, 2·0.05²)|, mean 0.05·√2·√(2/π) ≈ 0.056, on ~98 % of them
+    assert 0.045 < gap < 0.06
+    assert change_quantile_gap(flicker, real, _gen()) > 10 * change_quantile_gap(real.flip(0), real, _gen())
+
+
+def test_the_gradient_goes_to_the_fake_only_and_pulls_its_changes_toward_the_real_ones():
+    real = _moving_squares().requires_grad_()
+    # nearly still: a faint flicker on the first frame (a clip held bitwise still has no direction of change to
+    # follow: |·|'s gradient at 0 is 0)
+    wobble = 1e-2 * torch.randn(real.shape, generator=torch.Generator().manual_seed(1))
+    still = (real.detach()[:, :, :1] + wobble).requires_grad_()
+    change_quantile_gap(still, real, _gen()).backward()
+    assert real.grad is None or real.grad.abs().sum() == 0
+    assert still.grad.abs().sum() > 0
+    # a small step down the gradient brings the clip's changes closer to the real batch's (a larger one
+    # overshoots: the changes matched to the real ground's zeros are that small)
+    stepped = still.detach() - 10.0 * still.grad
+    assert change_quantile_gap(stepped, real.detach(), _gen()) < change_quantile_gap(still.detach(), real.detach(), _gen())
+
+
+def test_the_prior_is_off_by_default_and_params_yaml_says_the_same():
+    assert TrainConfig().change_prior == 0.0 == load_config(ROOT / "params.yaml").train.change_prior
+
+
+WEIGHT = 30.0
+REAL, LABELS = sgd_batch()  # (B, 3, T, H, W), (B,)
+
+
+def test_g_moves_by_the_gradient_of_the_prior_on_its_fakes_and_the_ds_do_not():
+    plain, prior = sgd_nets({}, change_prior=0.0), sgd_nets({}, change_prior=WEIGHT)
+    g0 = copy.deepcopy(prior.g)
+    out_plain = gan_step(plain, REAL, LABELS, torch.Generator().manual_seed(1))
+    out = gan_step(prior, REAL, LABELS, torch.Generator().manual_seed(1))
+    assert "change_gap" not in out_plain
+
+    gen = torch.Generator().manual_seed(1)  # the step's draws, in its order: latents, D_I's two frame picks, the prior
+    z_a, z_m, fake_labels = sample_latents(4, prior.latent_length, 3, gen, dtype=torch.float64)
+    for _ in range(2):
+        torch.randint(REAL.shape[2], (4,), generator=gen)
+    gap = change_quantile_gap(g0(z_a, z_m, fake_labels), REAL, gen)  # the step's fakes, from G as it was
+    torch.testing.assert_close(out["change_gap"], gap)
+    assert gap > 0
+    grads = torch.autograd.grad(WEIGHT * gap, list(g0.parameters()), allow_unused=True, materialize_grads=True)
+    assert_update_is_plain_plus(g0, prior.g, plain.g, grads)  # −w∇ of the prior on top of the plain step
+    assert max(e.abs().max() for e in grads) > 0
+    for a, b in zip(list(plain.d_v.parameters()) + list(plain.d_i.parameters()),
+                    list(prior.d_v.parameters()) + list(prior.d_i.parameters())):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the Ds' step comes before G's and never sees it
+
+
+def test_only_the_sampled_changes_are_computed_and_they_are_the_whole_clips_changes_at_those_positions():
+    fake = torch.randn(2, 3, 5, 8, 8, generator=torch.Generator().manual_seed(2)).requires_grad_()
+    real = _moving_squares(b=2, t=5, size=8)
+
+    def literal(x):  # every change of the batch, then the same samples of them
+        d_fake = (x[:, :, 1:] - x[:, :, :-1]).abs().flatten()
+        d_real = (real[:, :, 1:] - real[:, :, :-1]).abs().flatten()
+        at = torch.randint(d_fake.numel(), (4096,), generator=_gen())
+        return (d_fake[at].sort().values - d_real[at].sort().values).abs().mean()
+
+    ours = change_quantile_gap(fake, real, _gen(), samples=4096)
+    torch.testing.assert_close(ours, literal(fake), rtol=0, atol=0)
+    torch.testing.assert_close(torch.autograd.grad(ours, fake)[0], torch.autograd.grad(literal(fake), fake)[0],
+                               rtol=0, atol=0)

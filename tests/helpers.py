@@ -429,6 +429,41 @@ def assert_update_is_plain_plus(before, after, plain_after, grads) -> None:
         torch.testing.assert_close(p0.detach() - p1.detach() - plain_step, e, rtol=1e-6, atol=1e-8)
 
 
+def assert_g_prior_replays(weight: str, logged: str, term) -> None:
+    """A prior on G's clips alone (a Nets weight named ``weight``, its value logged as ``logged``), checked
+    by an SGD replay at weight 30: the step with it moves G as the step without it plus −30·∇ of
+    ``term(fakes, real, gen)`` recomputed on the step's fakes from G as it was — ``gen`` seeded as the
+    step's and past its draws (the latents, D_I's two frame picks) — and moves the Ds not at all.
+    ``real``: the step's real batch (sgd_batch)."""
+    import copy
+
+    import torch
+
+    from g3an.sampling import sample_latents
+    from g3an.train.step import gan_step
+
+    real, labels = sgd_batch()  # (B, 3, T, H, W), (B,)
+    plain, prior = sgd_nets({}, **{weight: 0.0}), sgd_nets({}, **{weight: 30.0})
+    g0 = copy.deepcopy(prior.g)
+    out_plain = gan_step(plain, real, labels, torch.Generator().manual_seed(1))
+    out = gan_step(prior, real, labels, torch.Generator().manual_seed(1))
+    assert logged not in out_plain
+
+    gen = torch.Generator().manual_seed(1)
+    z_a, z_m, fake_labels = sample_latents(4, prior.latent_length, 3, gen, dtype=torch.float64)
+    for _ in range(2):
+        torch.randint(real.shape[2], (4,), generator=gen)
+    value = term(g0(z_a, z_m, fake_labels), real, gen)  # the step's fakes, from G as it was
+    torch.testing.assert_close(out[logged], value)
+    assert value > 0
+    grads = torch.autograd.grad(30.0 * value, list(g0.parameters()), allow_unused=True, materialize_grads=True)
+    assert_update_is_plain_plus(g0, prior.g, plain.g, grads)  # −w∇ of the prior on top of the plain step
+    assert max(e.abs().max() for e in grads) > 0
+    for a, b in zip(list(plain.d_v.parameters()) + list(plain.d_i.parameters()),
+                    list(prior.d_v.parameters()) + list(prior.d_i.parameters())):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the Ds' step comes before G's and never sees it
+
+
 def record_latents(g):
     """G wrapped to remember the latents of every call — (z_a, z_m, labels) — in ``.seen``."""
     import torch

@@ -2,15 +2,11 @@
 distribution (losses.change_quantile_gap), added to G's loss. A still clip and a flickering one both cost;
 the real batch itself costs nothing."""
 
-import copy
-
 import torch
 
 from g3an.config import TrainConfig, load_config
 from g3an.losses import change_quantile_gap
-from g3an.sampling import sample_latents
-from g3an.train.step import gan_step
-from tests.helpers import ROOT, assert_update_is_plain_plus, sgd_batch, sgd_nets
+from tests.helpers import ROOT, assert_g_prior_replays
 
 
 def _moving_squares(b: int = 2, t: int = 8, size: int = 32) -> torch.Tensor:
@@ -66,30 +62,8 @@ def test_the_prior_is_off_by_default_and_params_yaml_says_the_same():
     assert TrainConfig().change_prior == 0.0 == load_config(ROOT / "params.yaml").train.change_prior
 
 
-WEIGHT = 30.0
-REAL, LABELS = sgd_batch()  # (B, 3, T, H, W), (B,)
-
-
 def test_g_moves_by_the_gradient_of_the_prior_on_its_fakes_and_the_ds_do_not():
-    plain, prior = sgd_nets({}, change_prior=0.0), sgd_nets({}, change_prior=WEIGHT)
-    g0 = copy.deepcopy(prior.g)
-    out_plain = gan_step(plain, REAL, LABELS, torch.Generator().manual_seed(1))
-    out = gan_step(prior, REAL, LABELS, torch.Generator().manual_seed(1))
-    assert "change_gap" not in out_plain
-
-    gen = torch.Generator().manual_seed(1)  # the step's draws, in its order: latents, D_I's two frame picks, the prior
-    z_a, z_m, fake_labels = sample_latents(4, prior.latent_length, 3, gen, dtype=torch.float64)
-    for _ in range(2):
-        torch.randint(REAL.shape[2], (4,), generator=gen)
-    gap = change_quantile_gap(g0(z_a, z_m, fake_labels), REAL, gen)  # the step's fakes, from G as it was
-    torch.testing.assert_close(out["change_gap"], gap)
-    assert gap > 0
-    grads = torch.autograd.grad(WEIGHT * gap, list(g0.parameters()), allow_unused=True, materialize_grads=True)
-    assert_update_is_plain_plus(g0, prior.g, plain.g, grads)  # −w∇ of the prior on top of the plain step
-    assert max(e.abs().max() for e in grads) > 0
-    for a, b in zip(list(plain.d_v.parameters()) + list(plain.d_i.parameters()),
-                    list(prior.d_v.parameters()) + list(prior.d_i.parameters())):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the Ds' step comes before G's and never sees it
+    assert_g_prior_replays("change_prior", "change_gap", change_quantile_gap)
 
 
 def test_only_the_sampled_changes_are_computed_and_they_are_the_whole_clips_changes_at_those_positions():

@@ -1,15 +1,11 @@
 """``train.colour_prior``: each frame's colour quantiles held to its clip's (losses.colour_quantile_drift),
 added to G's loss. Where the pixels are does not count; what colours the frame holds does."""
 
-import copy
-
 import torch
 
 from g3an.config import TrainConfig, load_config
 from g3an.losses import colour_quantile_drift
-from g3an.sampling import sample_latents
-from g3an.train.step import gan_step
-from tests.helpers import ROOT, assert_update_is_plain_plus, sgd_batch, sgd_nets
+from tests.helpers import ROOT, assert_g_prior_replays
 
 
 def _blob_clip(t: int = 8, size: int = 32) -> torch.Tensor:
@@ -46,28 +42,8 @@ def test_the_prior_is_on_by_default_and_params_yaml_says_the_same():
     assert TrainConfig().colour_prior == 30.0 == load_config(ROOT / "params.yaml").train.colour_prior
 
 
-WEIGHT = 30.0
-REAL, LABELS = sgd_batch()  # (B, 3, T, H, W), (B,)
-
-
 def test_g_moves_by_the_gradient_of_the_prior_on_its_fakes_and_the_ds_do_not():
-    plain, prior = sgd_nets({}, colour_prior=0.0), sgd_nets({}, colour_prior=WEIGHT)
-    g0 = copy.deepcopy(prior.g)
-    out_plain = gan_step(plain, REAL, LABELS, torch.Generator().manual_seed(1))
-    out = gan_step(prior, REAL, LABELS, torch.Generator().manual_seed(1))
-    assert "colour_drift" not in out_plain
-
-    z_a, z_m, fake_labels = sample_latents(4, prior.latent_length, 3, torch.Generator().manual_seed(1),
-                                           dtype=torch.float64)  # the step's first draws
-    drift = colour_quantile_drift(g0(z_a, z_m, fake_labels))  # the step's fakes, from G as it was
-    torch.testing.assert_close(out["colour_drift"], drift)
-    assert drift > 0
-    grads = torch.autograd.grad(WEIGHT * drift, list(g0.parameters()), allow_unused=True, materialize_grads=True)
-    assert_update_is_plain_plus(g0, prior.g, plain.g, grads)  # −w∇ of the prior on top of the plain step
-    assert max(e.abs().max() for e in grads) > 0
-    for a, b in zip(list(plain.d_v.parameters()) + list(plain.d_i.parameters()),
-                    list(prior.d_v.parameters()) + list(prior.d_i.parameters())):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the Ds' step comes before G's and never sees it
+    assert_g_prior_replays("colour_prior", "colour_drift", lambda fakes, real, gen: colour_quantile_drift(fakes))
 
 
 def test_on_distinct_values_the_gradient_is_torch_sorts_and_tied_pixels_share_what_torch_gives_them():

@@ -442,8 +442,9 @@ def assert_g_prior_replays(weight: str, logged: str, term) -> None:
     from g3an.sampling import sample_latents
     from g3an.train.step import gan_step
 
+    w = 30.0
     real, labels = sgd_batch()  # (B, 3, T, H, W), (B,)
-    plain, prior = sgd_nets({}, **{weight: 0.0}), sgd_nets({}, **{weight: 30.0})
+    plain, prior = sgd_nets({}, **{weight: 0.0}), sgd_nets({}, **{weight: w})
     g0 = copy.deepcopy(prior.g)
     out_plain = gan_step(plain, real, labels, torch.Generator().manual_seed(1))
     out = gan_step(prior, real, labels, torch.Generator().manual_seed(1))
@@ -456,7 +457,7 @@ def assert_g_prior_replays(weight: str, logged: str, term) -> None:
     value = term(g0(z_a, z_m, fake_labels), real, gen)  # the step's fakes, from G as it was
     torch.testing.assert_close(out[logged], value)
     assert value > 0
-    grads = torch.autograd.grad(30.0 * value, list(g0.parameters()), allow_unused=True, materialize_grads=True)
+    grads = torch.autograd.grad(w * value, list(g0.parameters()), allow_unused=True, materialize_grads=True)
     assert_update_is_plain_plus(g0, prior.g, plain.g, grads)  # −w∇ of the prior on top of the plain step
     assert max(e.abs().max() for e in grads) > 0
     for a, b in zip(list(plain.d_v.parameters()) + list(plain.d_i.parameters()),

@@ -21,14 +21,18 @@ def _gen() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
+def _literal_changes(video: torch.Tensor, samples: int) -> torch.Tensor:
+    """Every change |x_{t+1} − x_t| of the batch, then ``samples`` of them drawn as _gen() draws: (S,)."""
+    changes = (video[:, :, 1:] - video[:, :, :-1]).abs().flatten()
+    return changes[torch.randint(changes.numel(), (samples,), generator=_gen())]
+
+
 def test_the_real_batch_costs_nothing_a_still_clip_costs_the_real_changes_mean():
     real = _moving_squares()
     assert change_quantile_gap(real, real, _gen()) == 0
     still = real[:, :, :1].expand_as(real)  # (B, 3, T, H, W): the first frame, held
     # every fake change is 0: the distance is the mean real change over the sampled positions
-    d_real = (real[:, :, 1:] - real[:, :, :-1]).abs().flatten()
-    at = torch.randint(d_real.numel(), (65536,), generator=_gen())
-    torch.testing.assert_close(change_quantile_gap(still, real, _gen()), d_real[at].mean())
+    torch.testing.assert_close(change_quantile_gap(still, real, _gen()), _literal_changes(real, 65536).mean())
     # per frame pair the square's leading and trailing columns change, 12 pixels by 1.5 (red) + 0.5 + 0.5,
     # among 3 × 1024 values: 30 / 3072 ≈ 0.0098 over the whole clip
     torch.testing.assert_close(change_quantile_gap(still, real, _gen()), torch.tensor(30 / 3072), rtol=0.05, atol=0)
@@ -71,10 +75,7 @@ def test_only_the_sampled_changes_are_computed_and_they_are_the_whole_clips_chan
     real = _moving_squares(b=2, t=5, size=8)
 
     def literal(x):  # every change of the batch, then the same samples of them
-        d_fake = (x[:, :, 1:] - x[:, :, :-1]).abs().flatten()
-        d_real = (real[:, :, 1:] - real[:, :, :-1]).abs().flatten()
-        at = torch.randint(d_fake.numel(), (4096,), generator=_gen())
-        return (d_fake[at].sort().values - d_real[at].sort().values).abs().mean()
+        return (_literal_changes(x, 4096).sort().values - _literal_changes(real, 4096).sort().values).abs().mean()
 
     ours = change_quantile_gap(fake, real, _gen(), samples=4096)
     torch.testing.assert_close(ours, literal(fake), rtol=0, atol=0)

@@ -49,8 +49,10 @@ def main() -> None:
         render_dataset(d / "raw", base.download.synthetic, seed=0)
         build_shards(get_source("synthetic"), d / "raw", d / "shards", PreprocessConfig(workers=2, shard_size=8))
         demo, no_prior = {"width": 0.125, "attention_after": 2}, "demo, no colour prior"
+        diff = "demo, D_V reads the frame changes"
         runs = [("demo (width 1/8, F-SA after G3_2)", demo, {}, args.steps),
                 (no_prior, demo, {"colour_prior": 0.0}, args.steps),
+                (diff, {**demo, "d_frame_diff": True}, {}, args.steps),
                 ("demo (width 1/8, F-SA after G3_3)", {"width": 0.125, "attention_after": 3}, {}, args.steps),
                 ("paper (width 1)", {"width": 1.0}, {}, args.paper_steps)]
         if args.steps:  # the process's first fit pays for its set-up: a short untimed one first
@@ -65,6 +67,8 @@ def main() -> None:
         if args.steps:
             print(f"the colour prior's cost (train.colour_prior, on by default): the default step runs at "
                   f"{rate[runs[0][0]] / rate[no_prior]:.2f}x the speed without it", flush=True)
+            print(f"the frame changes' cost (model.d_frame_diff, off by default): with them the step runs at "
+                  f"{rate[diff] / rate[runs[0][0]]:.2f}x the default's speed", flush=True)
         if args.shared_steps:
             _shared_box(d / "shards", args.batch, args.shared_steps)
 

@@ -131,6 +131,7 @@ class ModelConfig:
     d_width: float = 0.0  # D_V's and D_I's channel multiplier; 0 = ``width`` (the paper: one width for all)
     d_mbstd: int = 4  # minibatch std before the heads of D_I (and D_P), groups of this many clips; 0 = off (the paper)
     d_mbstd_video: bool = False  # with d_mbstd: D_V's head too
+    d_frame_diff: bool = False  # D_V also reads x_{t+1} − x_t (three more input channels); false = the paper
 
     def __post_init__(self):
         _require(0 < self.width <= 4, "width", self.width, "a number in (0, 4]")

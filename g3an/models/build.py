@@ -29,7 +29,7 @@ def build_models(model: ModelConfig, loader: LoaderConfig, n_classes: int = 0, m
     g = Generator(spec)
     d_v = VideoDiscriminator(loader.clip_length, model.size, model.discriminator_width, model.d_video_mode, n_classes,
                              Z_MOTION * tz if motion_code else 0, mbstd=model.d_mbstd if model.d_mbstd_video else 0,
-                             class_head=class_head)
+                             class_head=class_head, frame_diff=model.d_frame_diff)
     d_i = ImageDiscriminator(model.size, model.discriminator_width, n_classes, mbstd=model.d_mbstd,
                              appearance_code=Z_APPEARANCE if appearance_code else 0)
     return g, d_v, d_i, tz

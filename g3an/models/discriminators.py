@@ -159,11 +159,13 @@ class VideoDiscriminator(nn.Module):
     (10 · T_z) D_V reads back from a clip. ``class_head`` adds AC-GAN's auxiliary classifier (Odena
     et al., 2017; ``train.class_head``, not the paper): a linear layer from φ to the ``n_classes``
     class logits. ``forward(..., with_motion_code=True, with_class=True)`` returns them beside the
-    logit, in that order, from the same pass."""
+    logit, in that order, from the same pass. ``frame_diff`` (``model.d_frame_diff``, not the paper)
+    gives D_V the clip's frame-to-frame changes x_{t+1} − x_t as three more input channels (zero
+    after the last frame), so a still object or a flickering ground shows in its first layer."""
 
     def __init__(self, frames: int = 16, size: int = 64, width: float = 1.0,
                  mode: Literal["3d", "2p1d"] = "3d", n_classes: int = 0, motion_code: int = 0, mbstd: int = 0,
-                 class_head: bool = False):
+                 class_head: bool = False, frame_diff: bool = False):
         super().__init__()
         if mode not in ("3d", "2p1d"):
             raise ValueError(f"unknown video D mode {mode!r}; expected '3d' or '2p1d'")
@@ -171,9 +173,9 @@ class VideoDiscriminator(nn.Module):
             raise ValueError("a class head needs classes: build the video D with n_classes > 0")
         if frames < 1:
             raise ValueError(f"clip length {frames} not supported; the video D needs at least 1 frame")
-        self.frames, self.size = frames, size
+        self.frames, self.size, self.frame_diff = frames, size, frame_diff
         layers: list[nn.Module] = []
-        cin, t, s = 3, frames, size
+        cin, t, s = (6 if frame_diff else 3), frames, size
         for i in range(_n_layers(size)):
             cout = channels(_WIDTHS[min(i, 3)], width)
             if mode == "3d":
@@ -204,6 +206,9 @@ class VideoDiscriminator(nn.Module):
             (with_motion_code, self.q,
              "this video discriminator has no motion-code head: build it with motion_code > 0"),
             (with_class, self.classify, "this video discriminator has no class head: build it with class_head=True"))
+        if self.frame_diff:
+            change = F.pad(video[:, :, 1:] - video[:, :, :-1], (0, 0, 0, 0, 0, 1))  # (B, 3, T, H, W)
+            video = torch.cat([video, change], 1)  # (B, 6, T, H, W)
         h = self.features(video)
         return self.head.read(h, labels, heads) if heads else self.head(h, labels)
 

@@ -143,3 +143,37 @@ def test_d_mbstd_goes_to_the_image_d_and_to_the_video_d_on_request():
     assert not has(d_i) and not has(d_v)
     assert has(build_pair_discriminator(ModelConfig(**small, d_mbstd=4)))  # D_P (train.pair_d) as D_I
     assert not has(build_pair_discriminator(ModelConfig(**small, d_mbstd=0)))
+
+
+def _first_conv_input(d: VideoDiscriminator, video: torch.Tensor) -> torch.Tensor:
+    """What D_V's first conv reads from ``video``."""
+    seen: list[torch.Tensor] = []
+    first = next(m for m in d.features.modules() if isinstance(m, nn.Conv3d))
+    handle = first.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    with torch.no_grad():
+        d(video)
+    handle.remove()
+    return seen[0]
+
+
+@pytest.mark.parametrize("mode", ["3d", "2p1d"])
+def test_frame_diff_gives_the_video_d_each_frames_change(mode):
+    video = torch.randn(2, 3, 8, 32, 32)  # (B, C, T, H, W)
+    seen = _first_conv_input(VideoDiscriminator(8, 32, width=1 / 16, mode=mode, frame_diff=True), video)
+    assert seen.shape == (2, 6, 8, 32, 32)
+    assert torch.equal(seen[:, :3], video)
+    for t in range(7):  # the literal x_{t+1} − x_t, frame by frame
+        assert torch.equal(seen[:, 3:, t], video[:, :, t + 1] - video[:, :, t])
+    assert not seen[:, 3:, 7].any()  # nothing after the last frame
+    assert _first_conv_input(VideoDiscriminator(8, 32, width=1 / 16, mode=mode), video).shape[1] == 3  # the paper
+
+
+def test_d_frame_diff_reaches_the_video_d_only_when_asked():
+    from g3an.config import LoaderConfig, ModelConfig
+    from g3an.models.build import build_models
+
+    small = dict(attention="none", size=32, width=0.0625)
+    _, d_v, _, _ = build_models(ModelConfig(**small, d_frame_diff=True), LoaderConfig())
+    assert d_v.frame_diff and _first_conv_input(d_v, torch.randn(1, 3, 16, 32, 32)).shape[1] == 6
+    _, d_v, _, _ = build_models(ModelConfig(**small), LoaderConfig())
+    assert not d_v.frame_diff

@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--paper-steps", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=None, help="clips per step (default: the default config's)")
     ap.add_argument("--shared-steps", type=int, default=24, help="steps per shared-box run (0: skip them)")
     ap.add_argument("--active-openmp", action="store_true", help="keep OpenMP's spinning wait policy")
     args = ap.parse_args()
@@ -37,6 +37,10 @@ def main() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
     set_process_defaults()  # before torch is imported
     print(machine_line(), flush=True)
+    if args.batch is None:
+        from g3an.config import LoaderConfig
+
+        args.batch = LoaderConfig().batch_size
 
     from g3an.config import PreprocessConfig, config_from_dict
     from pipeline.preprocess import build_shards

@@ -37,15 +37,14 @@ def main() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
     set_process_defaults()  # before torch is imported
     print(machine_line(), flush=True)
-    if args.batch is None:
-        from g3an.config import LoaderConfig
 
-        args.batch = LoaderConfig().batch_size
-
-    from g3an.config import PreprocessConfig, config_from_dict
+    from g3an.config import LoaderConfig, PreprocessConfig, config_from_dict
     from pipeline.preprocess import build_shards
     from pipeline.sources import get_source
     from pipeline.sources.synthetic import render_dataset
+
+    if args.batch is None:
+        args.batch = LoaderConfig().batch_size
 
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)

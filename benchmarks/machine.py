@@ -5,7 +5,10 @@ AVX-512 both report it), so the line adds the CPU family and model, the vector e
 oneDNN's kernels, the cores this process may use (``g3an.runtime.usable_cores``, which
 ``g3an.train.distributed.cpu_threads`` shares among torchrun's ranks) and the torch build with its thread count:
 
-    CPU: AMD EPYC (family 23, model 1; avx2 fma) — 2 usable of 2 cores, torch 2.13.0+cpu, 2 intra-op threads
+    CPU: AMD EPYC (family 23, model 1; avx2 fma) — 2 usable of 2 cores, torch 2.13.0+cpu (AVX2 kernels), 2 intra-op threads
+
+The kernels PyTorch runs are named beside the flags: ``ATEN_CPU_CAPABILITY=avx2`` (with
+``ONEDNN_MAX_CPU_ISA=AVX2`` for oneDNN) makes an AVX-512 host run the AVX2 kernels a Zen 1 runs.
 
 Reads ``/proc/cpuinfo`` (Linux); elsewhere it falls back to ``platform.processor()``. Imports no torch
 unless asked for its version, so a benchmark can print it before choosing its threads.
@@ -55,5 +58,6 @@ def machine_line(with_torch: bool = True) -> str:
     if with_torch:
         import torch
 
-        line += f", torch {torch.__version__}, {torch.get_num_threads()} intra-op threads"
+        line += (f", torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()} kernels), "
+                 f"{torch.get_num_threads()} intra-op threads")
     return line

@@ -8,6 +8,7 @@ deliberately, in one place — before spectral norm wraps the weight.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -55,8 +56,65 @@ class _ChannelsLastOnCPU:
         return on_cpu_channels_last(super().forward, x)
 
 
+def space_to_depth_conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                          stride: Triple, padding: Triple) -> torch.Tensor:
+    """``F.conv3d(x, weight, bias, stride, padding)`` for a kernel that is a multiple of the stride
+    along every axis (k = m·s), as a stride-1 conv over a space-to-depth view: the zero-padded input
+    is cut into s₀×s₁×s₂ blocks, each block's values become s₀·s₁·s₂·C channels of one position, and
+    the kernel is cut alike into m₀×m₁×m₂ taps over those channels. The same products, summed in
+    another order (~1e-6 apart). The blocks go to oneDNN channels-last, the layout it runs
+    few-channel convs fastest in. x (B, C, T, H, W) → (B, O, T', H', W'), contiguous."""
+    b, c = x.shape[:2]
+    o, k = weight.shape[0], weight.shape[2:]
+    if any(kk % s for kk, s in zip(k, stride)):
+        raise ValueError(f"space-to-depth needs each kernel size a multiple of the stride (kernel {tuple(k)}, "
+                         f"stride {tuple(stride)})")
+    out = [(n + 2 * p - kk) // s + 1 for n, p, kk, s in zip(x.shape[2:], padding, k, stride)]
+    taps = [kk // s for kk, s in zip(k, stride)]
+    grid = [o_ + m - 1 for o_, m in zip(out, taps)]  # blocks the output reads, per axis
+    # pad, then keep exactly grid·stride positions per axis (a remainder no output reads is cut)
+    extra = [g * s - n - p for g, s, n, p in zip(grid, stride, x.shape[2:], padding)]
+    x = F.pad(x, (padding[2], extra[2], padding[1], extra[1], padding[0], extra[0]))  # negative pads crop
+    (g0, g1, g2), (s0, s1, s2) = grid, stride
+    blocks = (x.reshape(b, c, g0, s0, g1, s1, g2, s2).permute(0, 1, 3, 5, 7, 2, 4, 6)
+              .reshape(b, c * s0 * s1 * s2, g0, g1, g2))  # (B, C·s³, g0, g1, g2)
+    blocks = blocks.contiguous(memory_format=torch.channels_last_3d)  # two plain copies beat one 8-D gather
+    w = (weight.reshape(o, c, taps[0], s0, taps[1], s1, taps[2], s2).permute(0, 1, 3, 5, 7, 2, 4, 6)
+         .reshape(o, c * s0 * s1 * s2, *taps))  # (O, C·s³, m0, m1, m2), channels in the blocks' order
+    return F.conv3d(blocks, w, bias).contiguous()
+
+
+# Convs with fewer input channels than this take ``space_to_depth_conv3d`` on CPUs whose PyTorch
+# kernels stop at AVX2 (no AVX-512): see ``Conv3d``.
+SPACE_TO_DEPTH_BELOW = 8
+
+
+@functools.cache
+def space_to_depth_on_this_cpu() -> bool:
+    """Whether this process's CPU kernels are AVX2 ones (x86 without AVX-512, or capped there with
+    ``ATEN_CPU_CAPABILITY=avx2``): where ``Conv3d`` runs few-channel strided convs as space-to-depth."""
+    return torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
 class Conv3d(_ChannelsLastOnCPU, nn.Conv3d):
-    pass
+    """On an AVX2 CPU (``space_to_depth_on_this_cpu``), a conv with fewer than
+    ``SPACE_TO_DEPTH_BELOW`` input channels, strided, with each kernel size a multiple of its stride
+    (D_V's first layer: 3 → 8 channels, 4³, stride 2, over 16×64×64 clips) runs as
+    ``space_to_depth_conv3d``. There oneDNN computes the weight gradient of the 3-channel conv
+    through a generic GEMM (17 ms a call, against 2.4 ms for its AVX-512 kernel), and the
+    space-to-depth form — a stride-1 2³ conv over 24 channels — took the default GAN step 0.39–0.43 →
+    0.36 s (AVX2 kernels on an AMD Zen 5, docs/what-we-tried.md). With AVX-512 it gains nothing
+    (0.98×) and would only round differently, so there the conv runs as before."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and self._space_to_depth_fits() and space_to_depth_on_this_cpu():
+            return space_to_depth_conv3d(x, self.weight, self.bias, self.stride, self.padding)
+        return super().forward(x)
+
+    def _space_to_depth_fits(self) -> bool:
+        return (self.in_channels < SPACE_TO_DEPTH_BELOW and any(s > 1 for s in self.stride) and self.groups == 1
+                and self.dilation == (1, 1, 1) and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
+                and all(k % s == 0 for k, s in zip(self.kernel_size, self.stride)))
 
 
 class ConvTranspose3d(_ChannelsLastOnCPU, nn.ConvTranspose3d):

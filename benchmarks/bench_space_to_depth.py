@@ -68,8 +68,8 @@ def main() -> None:
     for name in forms:
         steps(name, 2)  # untimed: oneDNN primitives, allocator growth
     rounds: dict[str, list[float]] = {name: [] for name in forms}
-    for _ in range(args.rounds):
-        for name in forms:
+    for r in range(args.rounds):
+        for name in (list(forms) if r % 2 == 0 else list(forms)[::-1]):  # each form first in every other round
             rounds[name].append(steps(name, args.steps))
     med = {name: statistics.median(v) for name, v in rounds.items()}
     for name, v in rounds.items():

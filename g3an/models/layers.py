@@ -62,7 +62,7 @@ def space_to_depth_conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     along every axis (k = m·s), as a stride-1 conv over a space-to-depth view: the zero-padded input
     is cut into s₀×s₁×s₂ blocks, each block's values become s₀·s₁·s₂·C channels of one position, and
     the kernel is cut alike into m₀×m₁×m₂ taps over those channels. The same products, summed in
-    another order (~1e-6 apart). The blocks go to oneDNN channels-last, the layout it runs
+    another order (~3e-6 apart on unit-scale inputs). The blocks go to oneDNN channels-last, the layout it runs
     few-channel convs fastest in. x (B, C, T, H, W) → (B, O, T', H', W'), contiguous."""
     b, c = x.shape[:2]
     o, k = weight.shape[0], weight.shape[2:]
@@ -92,7 +92,9 @@ SPACE_TO_DEPTH_BELOW = 8
 @functools.cache
 def space_to_depth_on_this_cpu() -> bool:
     """Whether this process's CPU kernels are AVX2 ones (x86 without AVX-512, or capped there with
-    ``ATEN_CPU_CAPABILITY=avx2``): where ``Conv3d`` runs few-channel strided convs as space-to-depth."""
+    ``ATEN_CPU_CAPABILITY=avx2``): where ``Conv3d`` runs few-channel strided convs as space-to-depth.
+    It reads PyTorch's kernel level, not oneDNN's: to run an AVX-512 host as the AVX2 kind, cap both
+    (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``), as the benchmarks' notes do."""
     return torch.backends.cpu.get_cpu_capability() == "AVX2"
 
 
@@ -102,9 +104,10 @@ class Conv3d(_ChannelsLastOnCPU, nn.Conv3d):
     (D_V's first layer: 3 → 8 channels, 4³, stride 2, over 16×64×64 clips) runs as
     ``space_to_depth_conv3d``. There oneDNN computes the weight gradient of the 3-channel conv
     through a generic GEMM (17 ms a call, against 2.4 ms for its AVX-512 kernel), and the
-    space-to-depth form — a stride-1 2³ conv over 24 channels — took the default GAN step 0.39–0.43 →
-    0.36 s (AVX2 kernels on an AMD Zen 5, docs/what-we-tried.md). With AVX-512 it gains nothing
-    (0.98×) and would only round differently, so there the conv runs as before."""
+    space-to-depth form — a stride-1 2³ conv over 24 channels — took the default GAN step 0.402 →
+    0.359 s (0.89×; AVX2 kernels on an AMD Zen 5, ``benchmarks/bench_space_to_depth.py``). With
+    AVX-512 kernels it gains nothing (1.00×) and would only round differently, so there the conv runs
+    as before and the runs trained there stay bitwise what they were."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type == "cpu" and self._space_to_depth_fits() and space_to_depth_on_this_cpu():

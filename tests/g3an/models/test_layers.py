@@ -1,4 +1,5 @@
 import os
+import platform
 
 import pytest
 import torch
@@ -10,8 +11,8 @@ from g3an.models.discriminators import VideoDiscriminator
 from tests.helpers import python_c
 
 # (input shape, kernel, stride, padding): D_V's first layer (the case it is for), the 2p1d video D's
-# spatial-only stride, an input whose padded length is a block short (the right pad no output reads is
-# cut) and one a block long, and an unpadded 2³ kernel
+# spatial-only stride, an input whose right pad no output reads is dropped, one whose last real frame
+# no output reads is cropped (T) beside a pad wider than the stride (H), and an unpadded 2³ kernel
 GEOMETRIES = [
     ((2, 3, 8, 16, 16), (4, 4, 4), (2, 2, 2), (1, 1, 1)),
     ((2, 3, 4, 16, 16), (1, 4, 4), (1, 2, 2), (0, 1, 1)),
@@ -87,7 +88,10 @@ def test_conv3d_on_the_space_to_depth_path_computes_the_plain_conv(monkeypatch, 
     lambda: layers.Conv3d(8, 8, 4, 2, 1),  # wide enough for oneDNN's own kernels
     lambda: layers.Conv3d(3, 8, 3, 1, 1),  # not strided
     lambda: layers.Conv3d(3, 8, 3, 2, 1),  # 3 is no multiple of 2
-    lambda: layers.Conv3d(3, 8, 4, 2, 1, groups=1, dilation=2),
+    lambda: layers.Conv3d(3, 8, 4, 2, 1, dilation=2),
+    lambda: layers.Conv3d(4, 8, 4, 2, 1, groups=2),
+    lambda: layers.Conv3d(3, 8, 4, 2, 1, padding_mode="reflect"),
+    lambda: layers.Conv3d(3, 8, 4, (1, 2, 2), padding="valid"),  # a string, as PyTorch keeps it
 ])
 def test_conv3d_keeps_other_convs_off_the_space_to_depth_path(monkeypatch, make):
     calls = _spy(monkeypatch, True)
@@ -96,7 +100,17 @@ def test_conv3d_keeps_other_convs_off_the_space_to_depth_path(monkeypatch, make)
     assert calls == []
 
 
-@pytest.mark.parametrize("capability, expected", [("avx2", "True"), ("default", "False")])
+def _has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return platform.machine() in ("x86_64", "AMD64") and " avx2" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("capability, expected", [
+    pytest.param("avx2", "True", marks=pytest.mark.skipif(not _has_avx2(), reason="no AVX2 on this CPU")),
+    ("default", "False")])
 def test_space_to_depth_follows_the_cpu_kernels_pytorch_runs(capability, expected):
     # a new process: PyTorch reads ATEN_CPU_CAPABILITY once, when it loads its kernels
     env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)

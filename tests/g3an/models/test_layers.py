@@ -1,5 +1,4 @@
 import os
-import platform
 
 import pytest
 import torch
@@ -100,16 +99,9 @@ def test_conv3d_keeps_other_convs_off_the_space_to_depth_path(monkeypatch, make)
     assert calls == []
 
 
-def _has_avx2() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return platform.machine() in ("x86_64", "AMD64") and " avx2" in f.read()
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("capability, expected", [
-    pytest.param("avx2", "True", marks=pytest.mark.skipif(not _has_avx2(), reason="no AVX2 on this CPU")),
+    pytest.param("avx2", "True", marks=pytest.mark.skipif(not torch.cpu._is_avx2_supported(),
+                                                          reason="no AVX2 on this CPU")),
     ("default", "False")])
 def test_space_to_depth_follows_the_cpu_kernels_pytorch_runs(capability, expected):
     # a new process: PyTorch reads ATEN_CPU_CAPABILITY once, when it loads its kernels

@@ -8,7 +8,6 @@ deliberately, in one place — before spectral norm wraps the weight.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import torch
@@ -89,13 +88,17 @@ def space_to_depth_conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
 SPACE_TO_DEPTH_BELOW = 8
 
 
-@functools.cache
+# PyTorch picks its CPU kernels once, when it loads: read here once, so that ``Conv3d.forward`` reads a
+# plain bool (``torch.compile`` folds it; the call that returns the level as a string breaks its graph)
+_AVX2_KERNELS = torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
 def space_to_depth_on_this_cpu() -> bool:
     """Whether this process's CPU kernels are AVX2 ones (x86 without AVX-512, or capped there with
     ``ATEN_CPU_CAPABILITY=avx2``): where ``Conv3d`` runs few-channel strided convs as space-to-depth.
     It reads PyTorch's kernel level, not oneDNN's: to run an AVX-512 host as the AVX2 kind, cap both
     (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``), as the benchmarks' notes do."""
-    return torch.backends.cpu.get_cpu_capability() == "AVX2"
+    return _AVX2_KERNELS
 
 
 class Conv3d(_ChannelsLastOnCPU, nn.Conv3d):
@@ -110,7 +113,7 @@ class Conv3d(_ChannelsLastOnCPU, nn.Conv3d):
     as before and the runs trained there stay bitwise what they were."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and self._space_to_depth_fits() and space_to_depth_on_this_cpu():
+        if x.device.type == "cpu" and space_to_depth_on_this_cpu() and self._space_to_depth_fits():
             return space_to_depth_conv3d(x, self.weight, self.bias, self.stride, self.padding)
         return super().forward(x)
 

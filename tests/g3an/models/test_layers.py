@@ -108,3 +108,12 @@ def test_space_to_depth_follows_the_cpu_kernels_pytorch_runs(capability, expecte
     env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
     out = python_c("from g3an.models import layers; print(layers.space_to_depth_on_this_cpu())", env=env)
     assert out.strip() == expected
+
+
+def test_video_d_traces_as_one_graph_for_torch_compile():
+    # train.compile: the space-to-depth policy is a plain bool, not a call into PyTorch that returns a
+    # string, which Dynamo cannot put in a graph (it broke D_V's graph at each of its convs)
+    torch.manual_seed(0)
+    d = VideoDiscriminator(frames=8, size=32, width=1 / 8)
+    explained = torch._dynamo.explain(d)(torch.randn(2, 3, 8, 32, 32))
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import signal
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -177,6 +178,17 @@ class ClipStream(IterableDataset):
                 batch_frames, batch_labels = [], []
 
 
+def leave_stop_signals_to_the_main_process(_worker_id: int = 0) -> None:
+    """A loader worker's start: it ignores SIGINT and SIGTERM. Sent to the whole process group (Ctrl-C
+    in a terminal, ``kill -TERM -PGID``, ``timeout``, a batch scheduler ending the job) they reached the
+    workers too: a worker killed by SIGTERM made the main process — which stops at the end of its step
+    and writes a checkpoint — die on ``DataLoader worker … is killed by signal`` instead, with a
+    traceback, losing the steps since the last checkpoint. The main process shuts its workers down;
+    should it die, each worker sees its parent gone and exits (PyTorch's worker watchdog)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class ClipLoader:
     """``segment(s, skip)`` → an iterator over exactly ``length`` batches of segment ``s``."""
 
@@ -187,7 +199,8 @@ class ClipLoader:
             # checked here, in the main process: raised in a worker it would reach the user as a traceback
             raise too_few_shards(len(stream.shards), world, workers)
         self.loader = DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False,
-                                 prefetch_factor=4 if workers else None)
+                                 prefetch_factor=4 if workers else None,
+                                 worker_init_fn=leave_stop_signals_to_the_main_process if workers else None)
 
     def segment(self, index: int, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.stream.segment = index

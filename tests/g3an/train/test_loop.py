@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -192,12 +193,11 @@ def _train_cmd(shards, run, **extra):
     return args
 
 
-def _popen(args, cwd):
+def _popen(args, cwd, **kw):
     import sys
-    from pathlib import Path
 
     return subprocess.Popen([str(Path(sys.executable).parent / "g3an-cli"), *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 def _wait_for_checkpoint(run, step, proc, timeout=120):
@@ -236,6 +236,42 @@ def test_sigint_writes_a_checkpoint_and_exits_cleanly(training_shards, tmp_path)
     assert "Traceback" not in err and "checkpoint written" in err
     step = int((tmp_path / "run" / "checkpoints" / "latest").read_text()[5:12])
     assert 3 <= step < 400 and not (tmp_path / "run" / "generator.pt").exists()
+
+
+@pytest.mark.parametrize("signum, code, after", [(signal.SIGINT, 130, 0.5), (signal.SIGTERM, 143, 0.5),
+                                                 (signal.SIGTERM, 143, 0.0)])
+def test_a_stop_signal_to_the_whole_process_group_writes_a_checkpoint_and_exits_cleanly(training_shards, tmp_path,
+                                                                                       signum, code, after):
+    # as Ctrl-C in a terminal, `kill -TERM -PGID` or a batch scheduler sends it: the loader workers get it
+    # too; a worker killed by SIGTERM used to take the main process down with a traceback and no checkpoint.
+    # `after` seconds past a checkpoint: mid-segment, or as the next segment's workers start
+    proc = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3,
+                             loader__workers=2), tmp_path, start_new_session=True)
+    _wait_for_checkpoint(tmp_path / "run", 3, proc)
+    time.sleep(after)
+    os.killpg(proc.pid, signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and f"stopped by signal {int(signum)}" in err and "checkpoint written" in err
+    step = int((tmp_path / "run" / "checkpoints" / "latest").read_text()[5:12])
+    assert 3 <= step < 400
+    deadline = time.time() + 10  # the workers were shut down with their main process, none left behind
+    while _live_processes_in_group(proc.pid):
+        assert time.time() < deadline, f"loader workers outlived the training process: {_live_processes_in_group(proc.pid)}"
+        time.sleep(0.1)
+
+
+def _live_processes_in_group(pgid: int) -> list[int]:
+    """The pids of process group ``pgid`` that still run (zombies aside), from /proc (Linux)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(group) == pgid and state != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
 
 
 def test_a_second_train_on_the_same_run_folder_is_refused(training_shards, tmp_path):

@@ -343,6 +343,19 @@ def make_training_shards(folder: Path, subjects: int = 3) -> Path:
     return folder / "shards"
 
 
+def live_processes_in_group(pgid: int) -> list[int]:
+    """The pids of process group ``pgid`` that still run (zombies aside), from /proc (Linux)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(group) == pgid and state != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
 def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300, **kw):
     """Run ``g3an-cli`` as a user would, in a subprocess."""
     import subprocess

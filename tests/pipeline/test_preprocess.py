@@ -154,3 +154,36 @@ def test_sets_without_tracks_say_so(weizmann, tmp_path):
                      PreprocessConfig(size=32, shard_size=2, workers=0, test_subjects=("ido",)), seed=0)
     assert m["train"]["tracked"] is False
     assert all("track" not in s["json"] for s in _samples(tmp_path / "shards" / "train"))
+
+
+def test_ctrl_c_stops_a_preprocess_with_workers_cleanly(tmp_path):
+    """Ctrl-C reaches the whole process group: the pool workers ignore it, the main process stops the pool
+    and leaves nothing behind. Before, each worker printed a KeyboardInterrupt traceback, and one killed
+    while sending a result could leave the main process waiting on the pool's pipe forever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.helpers import live_processes_in_group
+
+    make_weizmann(tmp_path / "raw", actors=[f"a{i:02d}" for i in range(24)], frames=24)
+    (tmp_path / "params.yaml").write_text("preprocess:\n  workers: 2\n  shard_size: 2\n  size: 32\n")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "g3an-cli"), "preprocess", "weizmann", "--raw", "raw",
+                             "--out", "shards", "--params", "params.yaml"], cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while len(list(tmp_path.glob(".shards.tmp-*/*/*.tar"))) < 4:  # shards of 2 videos filling: videos in flight
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["params.yaml", "raw"]
+    deadline = time.time() + 10
+    while live_processes_in_group(proc.pid):
+        assert time.time() < deadline, f"left running: {live_processes_in_group(proc.pid)}"
+        time.sleep(0.1)

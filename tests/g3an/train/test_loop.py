@@ -12,8 +12,8 @@ import torch
 
 from g3an.train.checkpoint import CheckpointDir
 from g3an.train.loop import Diverged, fit
-from tests.helpers import (assert_same_checkpoints, cli, latest_checkpoint, make_training_shards, tiny_config,
-                           tiny_overrides)
+from tests.helpers import (assert_same_checkpoints, cli, latest_checkpoint, live_processes_in_group,
+                           make_training_shards, tiny_config, tiny_overrides)
 
 
 def test_a_few_steps_write_everything_a_user_needs(training_shards, tmp_path):
@@ -256,22 +256,10 @@ def test_a_stop_signal_to_the_whole_process_group_writes_a_checkpoint_and_exits_
     step = int((tmp_path / "run" / "checkpoints" / "latest").read_text()[5:12])
     assert 3 <= step < 400
     deadline = time.time() + 10  # the workers were shut down with their main process, none left behind
-    while _live_processes_in_group(proc.pid):
-        assert time.time() < deadline, f"loader workers outlived the training process: {_live_processes_in_group(proc.pid)}"
+    while live_processes_in_group(proc.pid):
+        assert time.time() < deadline, f"loader workers outlived the training process: {live_processes_in_group(proc.pid)}"
         time.sleep(0.1)
 
-
-def _live_processes_in_group(pgid: int) -> list[int]:
-    """The pids of process group ``pgid`` that still run (zombies aside), from /proc (Linux)."""
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if int(group) == pgid and state != "Z":
-            alive.append(int(stat.parent.name))
-    return alive
 
 
 def test_a_second_train_on_the_same_run_folder_is_refused(training_shards, tmp_path):

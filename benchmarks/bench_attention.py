@@ -61,8 +61,8 @@ def code_of(rev: str, into: Path) -> Path:
         why = e.stderr.decode().strip() if isinstance(e, subprocess.CalledProcessError) else str(e)
         sys.exit(f"bench_attention: --against {rev}: git cannot give that commit's g3an/ ({why}); "
                  "run from a git clone and name a commit it has")
-    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
-        t.extractall(into, filter="data")
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:  # our own repository's archive; filtered where Python can
+        t.extractall(into, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     return into
 
 
@@ -74,7 +74,7 @@ def one_side(code: Path, c: int, batch: int, reps: int) -> tuple[float, float]:
     if out.returncode:
         sys.exit(f"bench_attention: the run of {code} failed:\n{out.stderr.strip()}")
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    if not Path(got["module"]).resolve().is_relative_to(code.resolve()):
+    if not Path(got["module"]).resolve().is_relative_to((code / "g3an").resolve()):
         sys.exit(f"bench_attention: the run of {code} imported {got['module']} instead")
     return got["t_sa_ms"], got["s_sa_ms"]
 

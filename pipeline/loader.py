@@ -27,7 +27,9 @@ an uninterrupted one. ``shard_mode``:
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import multiprocessing
 import random
 import signal
 from pathlib import Path
@@ -183,10 +185,22 @@ def leave_stop_signals_to_the_main_process(_worker_id: int = 0) -> None:
     in a terminal, ``kill -TERM -PGID``, ``timeout``, a batch scheduler ending the job) they reached the
     workers too: a worker killed by SIGTERM made the main process — which stops at the end of its step
     and writes a checkpoint — die on ``DataLoader worker … is killed by signal`` instead, with a
-    traceback, losing the steps since the last checkpoint. The main process shuts its workers down;
-    should it die, each worker sees its parent gone and exits (PyTorch's worker watchdog)."""
+    traceback, losing the steps since the last checkpoint. The main process shuts its workers down
+    (the loader's own shutdown asks, it does not signal); should it die, each worker sees its parent
+    gone and exits (PyTorch's worker watchdog); at its exit, ``_kill_workers_left_at_exit``. A signal
+    in the instant between a worker's start and this call still reaches it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@atexit.register  # registered after multiprocessing's own exit hook, so it runs before it
+def _kill_workers_left_at_exit() -> None:
+    """Daemonic worker processes still alive at the interpreter's exit are killed. An uncaught error's
+    traceback can keep a loader alive until then; multiprocessing would then ``terminate`` its workers
+    (SIGTERM, which they ignore) and wait for them without end."""
+    for p in multiprocessing.active_children():
+        if p.daemon:
+            p.kill()
 
 
 class ClipLoader:

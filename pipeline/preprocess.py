@@ -17,6 +17,7 @@ import multiprocessing as mp
 import random
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
@@ -106,23 +107,29 @@ def _sigint_ignored_while_workers_start() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)  # None: set from C
+
+
+# How long an interrupted ``ordered_map`` waits for the items its workers hold before stopping them.
+DRAIN_SECONDS = 60.0
 
 
 def ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> Iterator:
     """``map`` over worker processes with at most ``window`` items in flight, results in input order.
 
-    Interrupted (Ctrl-C, or an error), the main process stops submitting and lets the workers finish
-    the few items they were given: none is killed mid-result. Leaving a ``Pool`` block terminates its
-    workers, and one cut off while sending a result left the pool's pipe half written: the main
-    process then waited on it forever (about one Ctrl-C in ten)."""
+    Interrupted (Ctrl-C, or an error), the main process stops submitting and waits up to
+    ``DRAIN_SECONDS`` for the items already handed to the pool (at most ``window``) before it stops
+    the workers: none is cut off while it sends a result. Leaving a ``Pool`` block terminated them at
+    once, and one cut off mid-result left the pool's pipe half written: the main process then waited
+    on it forever (about one Ctrl-C in ten). A result that never comes (its worker killed from
+    outside) ends the wait at the deadline."""
     if workers == 0:
         yield from map(fn, items)
         return
     with _sigint_ignored_while_workers_start():
         pool = mp.get_context("spawn").Pool(workers, initializer=_leave_sigint_to_the_main_process)
+    pending: collections.deque = collections.deque()
     try:
-        pending: collections.deque = collections.deque()
         for item in items:
             pending.append(pool.apply_async(fn, (item,)))
             if len(pending) >= window:
@@ -131,6 +138,10 @@ def ordered_map(fn: Callable, items: Iterable, workers: int, window: int) -> Ite
             yield pending.popleft().get()
     finally:
         pool.close()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        for result in pending:  # empty unless interrupted
+            result.wait(max(0.0, deadline - time.monotonic()))
+        pool.terminate()  # every worker idle now (or past the deadline)
         pool.join()
 
 
@@ -201,7 +212,8 @@ def build_shards(source: Source, raw_root: Path, out: Path, prep: PreprocessConf
             on_exit.callback(writer.abort)  # a no-op once closed
         entries: dict[str, list[dict]] = {"train": [], "test": []}
         skipped_by_split: dict[str, list[Skipped]] = {"train": list(skipped), "test": []}
-        results = ordered_map(_work, ((r, prep, source.crop) for r in records), prep.workers, window=max(4, 4 * prep.workers))
+        results = on_exit.enter_context(contextlib.closing(  # the pool stops here, also when writing fails
+            ordered_map(_work, ((r, prep, source.crop) for r in records), prep.workers, window=max(4, 4 * prep.workers))))
         for i, (record, (frames, extra, error)) in enumerate(zip(records, results)):
             split = "test" if record.subject in test_set else "train"
             if error is not None:

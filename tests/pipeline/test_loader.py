@@ -173,3 +173,19 @@ def test_subject_pairs_batch_two_clips_of_one_subject_side_by_side(tmp_path):
     assert len(seen_videos) == 12  # no video is left out for waiting
     with pytest.raises(UserError, match="loader.batch_size = 3: same-subject pairs"):
         ClipStream(list_shards(tmp_path), LoaderConfig(batch_size=3), subject_pairs=True)
+
+
+def test_an_uncaught_error_with_workers_alive_still_lets_the_process_exit(tmp_path):
+    # the workers ignore SIGTERM (stop signals are the main process's); an uncaught error's traceback keeps
+    # the loader alive until exit, where multiprocessing's own SIGTERM would then be waited on for ever
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    make_index_shards(tmp_path, videos=8, frames=50)
+    code = ("import sys; from g3an.config import LoaderConfig; from pipeline.loader import ClipLoader, ClipStream, "
+            "list_shards; stream = ClipStream(list_shards(sys.argv[1]), LoaderConfig(clip_length=4, batch_size=2)); "
+            "batches = ClipLoader(stream, 100, 2).segment(0); next(batches); raise RuntimeError('a bug')")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "RuntimeError: a bug" in r.stderr

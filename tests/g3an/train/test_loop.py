@@ -261,7 +261,6 @@ def test_a_stop_signal_to_the_whole_process_group_writes_a_checkpoint_and_exits_
         time.sleep(0.1)
 
 
-
 def test_a_second_train_on_the_same_run_folder_is_refused(training_shards, tmp_path):
     first = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), tmp_path)
     try:

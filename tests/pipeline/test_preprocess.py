@@ -173,7 +173,10 @@ def test_ctrl_c_stops_a_preprocess_with_workers_cleanly(tmp_path):
     (tmp_path / "params.yaml").write_text("preprocess:\n  workers: 2\n  shard_size: 2\n  size: 32\n")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "g3an-cli"), "preprocess", "weizmann", "--raw", "raw",
                              "--out", "shards", "--params", "params.yaml"], cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as a terminal's foreground job: a runner started in the background (`cmd &`)
+                            # hands its children SIGINT ignored, and Python then leaves Ctrl-C ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while len(list(tmp_path.glob(".shards.tmp-*/*/*.tar"))) < 3:  # the second train shard begun: videos in flight
         assert proc.poll() is None and time.time() < deadline, proc.communicate()

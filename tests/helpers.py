@@ -356,13 +356,34 @@ def live_processes_in_group(pgid: int) -> list[int]:
     return alive
 
 
+def _cli_command(*args: str) -> list[str]:
+    import sys
+
+    return [str(Path(sys.executable).parent / "g3an-cli"), *args]
+
+
 def cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300, **kw):
     """Run ``g3an-cli`` as a user would, in a subprocess."""
     import subprocess
-    import sys
 
-    cmd = [str(Path(sys.executable).parent / "g3an-cli"), *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run(_cli_command(*args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def cli_started(*args: str, cwd: Path, **kw):
+    """``g3an-cli`` started as ``cli`` runs it, without waiting for it (stdout and stderr piped, text)."""
+    import subprocess
+
+    return subprocess.Popen(_cli_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def assert_group_ends(pgid: int, within: float = 10.0) -> None:
+    """Every process of group ``pgid`` gone within ``within`` seconds (none left behind by its leader)."""
+    import time
+
+    deadline = time.time() + within
+    while live_processes_in_group(pgid):
+        assert time.time() < deadline, f"left running in group {pgid}: {live_processes_in_group(pgid)}"
+        time.sleep(0.1)
 
 
 def latest_checkpoint(run: Path) -> dict:

@@ -162,21 +162,17 @@ def test_ctrl_c_stops_a_preprocess_with_workers_cleanly(tmp_path):
     while sending a result could leave the main process waiting on the pool's pipe forever."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
-    from pathlib import Path
 
-    from tests.helpers import live_processes_in_group
+    from tests.helpers import assert_group_ends, cli_started
 
     make_weizmann(tmp_path / "raw", actors=[f"a{i:02d}" for i in range(32)], frames=48)  # ~1.5 s of work
     (tmp_path / "params.yaml").write_text("preprocess:\n  workers: 2\n  shard_size: 2\n  size: 32\n")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "g3an-cli"), "preprocess", "weizmann", "--raw", "raw",
-                             "--out", "shards", "--params", "params.yaml"], cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # as a terminal's foreground job: a runner started in the background (`cmd &`)
-                            # hands its children SIGINT ignored, and Python then leaves Ctrl-C ignored
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = cli_started("preprocess", "weizmann", "--raw", "raw", "--out", "shards", "--params", "params.yaml",
+                       cwd=tmp_path, start_new_session=True,
+                       # as a terminal's foreground job: a runner started in the background (`cmd &`)
+                       # hands its children SIGINT ignored, and Python then leaves Ctrl-C ignored
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while len(list(tmp_path.glob(".shards.tmp-*/*/*.tar"))) < 3:  # the second train shard begun: videos in flight
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -186,7 +182,4 @@ def test_ctrl_c_stops_a_preprocess_with_workers_cleanly(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["params.yaml", "raw"]
-    deadline = time.time() + 10
-    while live_processes_in_group(proc.pid):
-        assert time.time() < deadline, f"left running: {live_processes_in_group(proc.pid)}"
-        time.sleep(0.1)
+    assert_group_ends(proc.pid)

@@ -3,16 +3,14 @@ import os
 import pickle
 import shutil
 import signal
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from g3an.train.checkpoint import CheckpointDir
 from g3an.train.loop import Diverged, fit
-from tests.helpers import (assert_same_checkpoints, cli, latest_checkpoint, live_processes_in_group,
+from tests.helpers import (assert_group_ends, assert_same_checkpoints, cli, cli_started, latest_checkpoint,
                            make_training_shards, tiny_config, tiny_overrides)
 
 
@@ -193,13 +191,6 @@ def _train_cmd(shards, run, **extra):
     return args
 
 
-def _popen(args, cwd, **kw):
-    import sys
-
-    return subprocess.Popen([str(Path(sys.executable).parent / "g3an-cli"), *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-
-
 def _wait_for_checkpoint(run, step, proc, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -215,7 +206,7 @@ def test_resume_after_sigkill_between_checkpoints(training_shards, tmp_path):
     common = dict(train__steps=40, train__ckpt_every=4, loader__workers=2)
     straight = cli(*_train_cmd(training_shards, tmp_path / "straight", **common), cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr
-    proc = _popen(_train_cmd(training_shards, tmp_path / "killed", **common), tmp_path)
+    proc = cli_started(*_train_cmd(training_shards, tmp_path / "killed", **common), cwd=tmp_path)
     _wait_for_checkpoint(tmp_path / "killed", 8, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -228,7 +219,7 @@ def test_resume_after_sigkill_between_checkpoints(training_shards, tmp_path):
 
 
 def test_sigint_writes_a_checkpoint_and_exits_cleanly(training_shards, tmp_path):
-    proc = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), tmp_path)
+    proc = cli_started(*_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), cwd=tmp_path)
     _wait_for_checkpoint(tmp_path / "run", 3, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -245,8 +236,8 @@ def test_a_stop_signal_to_the_whole_process_group_writes_a_checkpoint_and_exits_
     # as Ctrl-C in a terminal, `kill -TERM -PGID` or a batch scheduler sends it: the loader workers get it
     # too; a worker killed by SIGTERM used to take the main process down with a traceback and no checkpoint.
     # `after` seconds past a checkpoint: mid-segment, or as the next segment's workers start
-    proc = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3,
-                             loader__workers=2), tmp_path, start_new_session=True)
+    proc = cli_started(*_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3,
+                                   loader__workers=2), cwd=tmp_path, start_new_session=True)
     _wait_for_checkpoint(tmp_path / "run", 3, proc)
     time.sleep(after)
     os.killpg(proc.pid, signum)
@@ -255,14 +246,11 @@ def test_a_stop_signal_to_the_whole_process_group_writes_a_checkpoint_and_exits_
     assert "Traceback" not in err and f"stopped by signal {int(signum)}" in err and "checkpoint written" in err
     step = int((tmp_path / "run" / "checkpoints" / "latest").read_text()[5:12])
     assert 3 <= step < 400
-    deadline = time.time() + 10  # the workers were shut down with their main process, none left behind
-    while live_processes_in_group(proc.pid):
-        assert time.time() < deadline, f"loader workers outlived the training process: {live_processes_in_group(proc.pid)}"
-        time.sleep(0.1)
+    assert_group_ends(proc.pid)  # the workers were shut down with their main process, none left behind
 
 
 def test_a_second_train_on_the_same_run_folder_is_refused(training_shards, tmp_path):
-    first = _popen(_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), tmp_path)
+    first = cli_started(*_train_cmd(training_shards, tmp_path / "run", train__steps=400, train__ckpt_every=3), cwd=tmp_path)
     try:
         _wait_for_checkpoint(tmp_path / "run", 3, first)
         config = (tmp_path / "run" / "config.yaml").read_text()

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -59,7 +62,36 @@ def _argsort(x: torch.Tensor) -> torch.Tensor:
     """Each row's ascending order (indices). On the CPU numpy's SIMD sort: 2.8x faster than torch.sort
     on G's (16, 3, 16, 4096) clips (32 vs 89 ms, fwd + bwd of the prior; docs/what-we-tried.md, "The
     colour prior made the default"). Exact ties may come out in another order than torch.sort's: the same
-    quantile values, the gradient on another of the tied pixels."""
-    if x.device.type == "cpu":
-        return torch.from_numpy(np.argsort(x.numpy(), axis=-1))
-    return x.argsort(dim=-1)
+    quantile values, the gradient on another of the tied pixels.
+
+    numpy sorts in one thread while torch's intra-op threads wait between ops, so large inputs are cut
+    into row blocks sorted side by side in as many threads as torch may use (numpy lets go of the GIL
+    while it sorts): on an AVX2-only host 113-125 → 74-81 ms (docs/what-we-tried.md, "The colour
+    prior's sort in two threads"). Each row is sorted alone either way: the same indices, bit for bit."""
+    if x.device.type != "cpu":
+        return x.argsort(dim=-1)
+    a = x.numpy()
+    rows = a.reshape(-1, a.shape[-1])  # (R, N)
+    blocks = min(torch.get_num_threads(), rows.shape[0])
+    if blocks < 2 or rows.size < _PARALLEL_SORT_MIN:
+        return torch.from_numpy(np.argsort(a, axis=-1))
+    out = np.empty(rows.shape, dtype=np.int64)  # (R, N)
+    edges = np.linspace(0, rows.shape[0], blocks + 1).round().astype(int)
+
+    def sort_block(i: int) -> None:
+        out[edges[i]:edges[i + 1]] = np.argsort(rows[edges[i]:edges[i + 1]], axis=-1)
+
+    list(_sort_pool(blocks).map(sort_block, range(blocks)))
+    return torch.from_numpy(out.reshape(a.shape))
+
+
+_PARALLEL_SORT_MIN = 1 << 18  # values; below it (e.g. the change prior's one row of 65 536) one thread
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _sort_pool(threads: int) -> ThreadPoolExecutor:
+    """One pool per process and size (a forked child, a loader worker say, makes its own)."""
+    key = (os.getpid(), threads)
+    if key not in _pools:
+        _pools[key] = ThreadPoolExecutor(threads, thread_name_prefix="g3an-sort")
+    return _pools[key]

@@ -1,8 +1,10 @@
 """``train.colour_prior``: each frame's colour quantiles held to its clip's (losses.colour_quantile_drift),
 added to G's loss. Where the pixels are does not count; what colours the frame holds does."""
 
+import numpy as np
 import torch
 
+from g3an import losses
 from g3an.config import TrainConfig, load_config
 from g3an.losses import colour_quantile_drift
 from tests.helpers import ROOT, assert_g_prior_replays
@@ -67,3 +69,20 @@ def test_on_distinct_values_the_gradient_is_torch_sorts_and_tied_pixels_share_wh
         share = [(g.flatten(3) * (flat == v)).sum(-1) for g in (ours, theirs)]  # (B, 3, T)
         torch.testing.assert_close(*share)
     assert theirs.abs().sum() > 0
+
+
+def test_the_sort_in_row_blocks_on_threads_gives_the_one_thread_indices_bit_for_bit():
+    # G's batch shape (B, 3, T, H·W) at the default, with the exact ties G's fakes make (saturated pixels)
+    x = torch.rand(16, 3, 16, 64 * 64, generator=torch.Generator().manual_seed(0))
+    x[x > 0.9] = 1.0
+    threads = torch.get_num_threads()
+    try:
+        orders = {}
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            orders[n] = losses._argsort(x)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(orders[1], torch.from_numpy(np.argsort(x.numpy(), axis=-1)))
+    assert torch.equal(orders[2], orders[1]) and torch.equal(orders[3], orders[1])
+    assert len(losses._pools) >= 2  # the blocks did run on threads (one pool per size)
